@@ -7,6 +7,7 @@ guids. Tokenization, truncation and TFRecord I/O live in `classifier_data`.
 from __future__ import annotations
 
 import csv
+import io
 import os
 import sys
 from dataclasses import dataclass
@@ -110,11 +111,26 @@ class DataProcessor:
         line ends are accepted; bytes that are not UTF-8 raise `DataError` naming the
         file and line (we refuse rather than guess: silently altered text would train
         a different model than the user thinks).
+
+        Rows end at LF (or CRLF) only, as when the original iterates over the file:
+        `str.splitlines` would also break at U+2028, U+0085, form feeds... that occur
+        inside multilingual sentences (XNLI) and shift every later column. A blank line
+        is an empty row `[]`, as in the original.
         """
         text = read_text(input_file)
-        quoting = csv.QUOTE_MINIMAL if quotechar else csv.QUOTE_NONE
-        reader = csv.reader(text.splitlines(), delimiter="\t", quotechar=quotechar, quoting=quoting)
-        return [row for row in reader]
+        if quotechar:
+            reader = csv.reader(io.StringIO(text, newline=""), delimiter="\t", quotechar=quotechar)
+            return [row for row in reader]
+        lines = text.split("\n")
+        if lines and lines[-1] == "":
+            lines.pop()  # the final line end, not a blank line
+        rows = []
+        for line in lines:
+            if line.endswith("\r"):
+                line = line[:-1]
+            # csv.reader with QUOTE_NONE and no escapechar splits exactly at tabs.
+            rows.append(line.split("\t") if line else [])
+        return rows
 
 
 def require_file(path: str) -> str:
@@ -150,4 +166,13 @@ def check_row(path: str, row_index: int, row: list, needed: int) -> None:
         raise DataError(
             f"{os.path.basename(path)} row {row_index + 1}: expected at least {needed} "
             f"tab-separated columns, found {len(row)} ({path})"
+        )
+
+
+def check_label(path: str, row_index: int, label: str, labels) -> None:
+    """Raises DataError when `label` is not one of `labels` (row_index is 0-based)."""
+    if label not in labels:
+        raise DataError(
+            f"{os.path.basename(path)} row {row_index + 1}: label {label!r} is not one of "
+            f"{list(labels)} ({path})"
         )

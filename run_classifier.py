@@ -1,0 +1,628 @@
+"""BERT fine-tuning for sequence (pair) classification on TPUEstimator.
+
+The program of google-research/bert, on TensorFlow 2.15's `tf.compat.v1` Estimator:
+
+    python run_classifier.py --task_name=MRPC --do_train --do_eval \
+      --data_dir=$GLUE_DIR/MRPC --vocab_file=$BERT_DIR/vocab.txt \
+      --bert_config_file=$BERT_DIR/bert_config.json \
+      --init_checkpoint=$BERT_DIR/bert_model.ckpt --output_dir=/tmp/mrpc_output
+
+Every flag of the original keeps its name and default; the flags after "Additions"
+below are new. On CPU/GPU, TPUEstimator runs as a plain Estimator (`--use_tpu=False`).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+import tensorflow.compat.v1 as tf
+from absl import app, flags
+
+import classifier_metrics
+import modeling
+import optimization
+import processors
+import tokenization
+
+# Re-exported: callers of the original import these from run_classifier.
+from classifier_data import (  # noqa: F401
+    _truncate_seq_pair,
+    convert_examples_to_features,
+    convert_single_example,
+    file_based_convert_examples_to_features,
+    file_based_input_fn_builder,
+    input_fn_builder,
+    pad_to_batch_multiple,
+)
+from processors import (  # noqa: F401
+    DataProcessor,
+    InputExample,
+    InputFeatures,
+    PaddingInputExample,
+)
+
+FLAGS = flags.FLAGS
+
+# ---------------------------------------------------------------- the original's flags
+# Required (marked in `__main__`; --bert_hub_module_handle replaces the first two).
+flags.DEFINE_string("data_dir", None,
+                    "Input data directory: the .tsv (or other) files of the task.")
+flags.DEFINE_string("bert_config_file", None,
+                    "bert_config.json of the pre-trained model: its architecture.")
+flags.DEFINE_string("task_name", None, "Task to train, e.g. mrpc, cola, sst-2, imdb, csv.")
+flags.DEFINE_string("vocab_file", None, "vocab.txt the BERT model was trained with.")
+flags.DEFINE_string("output_dir", None,
+                    "Where checkpoints, TFRecords and results are written.")
+# Other parameters.
+flags.DEFINE_string("init_checkpoint", None,
+                    "Checkpoint to start from, usually a pre-trained BERT (bert_model.ckpt).")
+flags.DEFINE_bool("do_lower_case", True,
+                  "Lower-case the input: True for uncased models, False for cased ones.")
+flags.DEFINE_integer("max_seq_length", 128,
+                     "Length in WordPiece tokens every example is truncated or padded to.")
+flags.DEFINE_bool("do_train", False, "Run training.")
+flags.DEFINE_bool("do_eval", False, "Evaluate on the dev set.")
+flags.DEFINE_bool("do_predict", False, "Predict on the test set (writes test_results.tsv).")
+flags.DEFINE_integer("train_batch_size", 32, "Total batch size for training.")
+flags.DEFINE_integer("eval_batch_size", 8, "Total batch size for eval.")
+flags.DEFINE_integer("predict_batch_size", 8, "Total batch size for predict.")
+flags.DEFINE_float("learning_rate", 5e-5, "Initial (peak) learning rate for Adam.")
+flags.DEFINE_float("num_train_epochs", 3.0, "Number of training epochs.")
+flags.DEFINE_float("warmup_proportion", 0.1,
+                   "Fraction of training steps with linear learning-rate warmup.")
+flags.DEFINE_integer("save_checkpoints_steps", 1000, "Save a checkpoint every this many steps.")
+flags.DEFINE_integer("iterations_per_loop", 1000, "Steps per TPU estimator call.")
+flags.DEFINE_bool("use_tpu", False, "Run on a Cloud TPU (else CPU/GPU).")
+flags.DEFINE_string("tpu_name", None,
+                    "Cloud TPU name, or a grpc://ip.address.of.tpu:8470 URL.")
+flags.DEFINE_string("tpu_zone", None, "[Optional] GCE zone of the Cloud TPU (else detected).")
+flags.DEFINE_string("gcp_project", None, "[Optional] GCP project of the Cloud TPU (else detected).")
+flags.DEFINE_string("master", None, "[Optional] TensorFlow master URL.")
+flags.DEFINE_integer("num_tpu_cores", 8, "Total TPU cores to use (with --use_tpu).")
+flags.DEFINE_string("tpu_job_name", None, "TPU worker job name, if not 'tpu_worker'.")
+
+# --------------------------------------------------------------------------- Additions
+flags.DEFINE_string("bert_hub_module_handle", None,
+                    "A TF-Hub BERT module (a local path or URL; TF1 Hub format with 'tokens' and "
+                    "'tokenization_info' signatures, or a TF2 SavedModel) used instead of "
+                    "--bert_config_file/--init_checkpoint; vocab and casing come from the module.")
+flags.DEFINE_integer("seed", None,
+                     "Graph-level random seed (init, dropout, shuffling): same seed, same run on CPU.")
+flags.DEFINE_enum("truncation_strategy", "head", ["head", "tail", "head_tail"],
+                  "How single texts longer than max_seq_length are cut: keep the head (the "
+                  "original), the tail, or head+tail (Sun et al. 2019, best for long reviews).")
+flags.DEFINE_string("xnli_language", "zh", "XNLI language (the original hard-coded zh).")
+flags.DEFINE_string("text_column", None, "csv task: column holding the (first) text.")
+flags.DEFINE_string("text_b_column", None, "csv task: column holding the second text of pairs.")
+flags.DEFINE_string("label_column", None, "csv task: column holding the label.")
+flags.DEFINE_list("labels", None, "csv task: the label list, in class-id order "
+                  "(default: the sorted distinct labels of the train file).")
+flags.DEFINE_string("train_file", None, "csv task: train file name inside --data_dir.")
+flags.DEFINE_string("dev_file", None, "csv task: dev file name inside --data_dir.")
+flags.DEFINE_string("test_file", None, "csv task: test file name inside --data_dir.")
+flags.DEFINE_enum("imdb_dev_split", None, ["test", "heldout"],
+                  "imdb task: evaluate on the test split, or on a seeded held-out slice of train.")
+flags.DEFINE_float("dev_fraction", None, "imdb task with --imdb_dev_split=heldout: slice size.")
+flags.DEFINE_integer("keep_checkpoint_max", 5, "How many recent checkpoints to keep.")
+flags.DEFINE_integer("log_every_seconds", 10, "Seconds between training progress lines.")
+
+class UsageError(ValueError):
+    """A flag or input the user must fix; printed as one line, exit status 1."""
+
+
+# ------------------------------------------------------------------------------ the model
+def create_model(bert_config, is_training, input_ids, input_mask, segment_ids, labels,
+                 num_labels, use_one_hot_embeddings, is_regression=False, hub_module_handle=None):
+    """Builds BERT plus a classification (or regression) layer on the pooled output.
+
+    Args:
+      bert_config: `modeling.BertConfig`.
+      is_training: bool, enables dropout.
+      input_ids, input_mask, segment_ids: int32 Tensors of shape [batch_size, seq_length].
+      labels: int32 Tensor of shape [batch_size] (float32 for regression).
+      num_labels: int, number of classes (1 for regression).
+      use_one_hot_embeddings: bool, embedding lookup by one-hot matmul (faster on TPU).
+      is_regression: bool, one output trained with mean squared error.
+      hub_module_handle: optional TF-Hub BERT module used instead of `bert_config`.
+
+    Returns:
+      (loss, per_example_loss, logits, probabilities): loss a float32 scalar,
+      per_example_loss [batch_size], logits and probabilities [batch_size, num_labels]
+      (for regression, "probabilities" holds the predicted values, [batch_size]).
+    """
+    if hub_module_handle:
+        output_layer = hub_pooled_output(hub_module_handle, is_training, input_ids, input_mask, segment_ids)
+    else:
+        model = modeling.BertModel(
+            config=bert_config,
+            is_training=is_training,
+            input_ids=input_ids,
+            input_mask=input_mask,
+            token_type_ids=segment_ids,
+            use_one_hot_embeddings=use_one_hot_embeddings)
+        # The [CLS] vector after the pooler's dense+tanh represents the whole input.
+        output_layer = model.get_pooled_output()  # [B, H]
+    hidden_size = tf.compat.dimension_value(output_layer.shape[-1])
+
+    # names kept: the original's classifier variables, so its fine-tuned checkpoints load.
+    output_weights = tf.get_variable(
+        "output_weights", [num_labels, hidden_size],
+        initializer=tf.truncated_normal_initializer(stddev=0.02))
+    output_bias = tf.get_variable("output_bias", [num_labels], initializer=tf.zeros_initializer())
+
+    with tf.variable_scope("loss"):
+        if is_training:
+            output_layer = tf.nn.dropout(output_layer, rate=0.1)
+        logits = tf.matmul(output_layer, output_weights, transpose_b=True)  # [B, num_labels]
+        logits = tf.nn.bias_add(logits, output_bias)
+        if is_regression:
+            predictions = tf.squeeze(logits, axis=-1)  # [B]
+            per_example_loss = tf.square(predictions - tf.cast(labels, tf.float32))
+            return tf.reduce_mean(per_example_loss), per_example_loss, logits, predictions
+        probabilities = tf.nn.softmax(logits, axis=-1)
+        log_probs = tf.nn.log_softmax(logits, axis=-1)
+        one_hot_labels = tf.one_hot(labels, depth=num_labels, dtype=tf.float32)
+        per_example_loss = -tf.reduce_sum(one_hot_labels * log_probs, axis=-1)  # [B]
+        loss = tf.reduce_mean(per_example_loss)
+        return loss, per_example_loss, logits, probabilities
+
+
+# ------------------------------------------------------------------------------ TF-Hub
+def _is_tf1_hub_module(handle):
+    return tf.io.gfile.exists(os.path.join(handle, "tfhub_module.pb"))
+
+
+def hub_pooled_output(handle, is_training, input_ids, input_mask, segment_ids):
+    """The pooled output [batch_size, hidden_size] of a TF-Hub BERT module.
+
+    TF1 Hub modules (as Google published BERT) are called through their "tokens"
+    signature with the "train" tag when training; TF2 SavedModels (TF-Hub's newer BERT
+    format: `input_word_ids`/`input_mask`/`input_type_ids` in, `pooled_output` out)
+    through `hub.KerasLayer`. Both are fine-tuned.
+    """
+    import tensorflow_hub as hub
+
+    if _is_tf1_hub_module(handle):
+        module = hub.Module(handle, tags={"train"} if is_training else set(), trainable=True)
+        outputs = module(dict(input_ids=input_ids, input_mask=input_mask, segment_ids=segment_ids),
+                         signature="tokens", as_dict=True)
+        return outputs["pooled_output"]
+    layer = hub.KerasLayer(handle, trainable=True)
+    outputs = layer(dict(input_word_ids=input_ids, input_mask=input_mask, input_type_ids=segment_ids),
+                    training=is_training)
+    return outputs["pooled_output"]
+
+
+def hub_tokenization_info(handle):
+    """Returns (vocab_file, do_lower_case) stored in a TF-Hub BERT module."""
+    import tensorflow_hub as hub
+
+    with tf.Graph().as_default():
+        if _is_tf1_hub_module(handle):
+            info = hub.Module(handle)(signature="tokenization_info", as_dict=True)
+            fetches = [info["vocab_file"], info["do_lower_case"]]
+        else:
+            loaded = hub.load(handle)
+            fetches = [loaded.vocab_file.asset_path, loaded.do_lower_case]
+        with tf.Session() as sess:
+            sess.run([tf.global_variables_initializer(), tf.tables_initializer()])
+            vocab_file, do_lower_case = sess.run(fetches)
+    return vocab_file.decode("utf-8"), bool(do_lower_case)
+
+
+def check_checkpoint_fits(bert_config, init_checkpoint, num_labels, is_regression):
+    """Raises UsageError naming the first model variable whose shape differs in
+    `init_checkpoint`. Builds the model in a throwaway graph, so nothing is written
+    before the user hears of the mismatch."""
+    ckpt_shapes = dict(tf.train.list_variables(init_checkpoint))
+    with tf.Graph().as_default():
+        ids = tf.zeros([1, 8], dtype=tf.int32)
+        labels = tf.zeros([1], dtype=tf.float32 if is_regression else tf.int32)
+        create_model(bert_config, False, ids, ids, ids, labels, num_labels, False, is_regression)
+        for var in tf.global_variables():
+            name = var.op.name
+            if name in ckpt_shapes and list(ckpt_shapes[name]) != var.shape.as_list():
+                raise UsageError(
+                    f"--init_checkpoint {init_checkpoint} does not fit --bert_config_file: variable "
+                    f"{name} has shape {list(ckpt_shapes[name])} in the checkpoint but "
+                    f"{var.shape.as_list()} in the model")
+
+
+def model_fn_builder(bert_config, num_labels, init_checkpoint, learning_rate, num_train_steps,
+                     num_warmup_steps, use_tpu, use_one_hot_embeddings, is_regression=False,
+                     hub_module_handle=None):
+    """Returns the `model_fn(features, labels, mode, params)` closure for TPUEstimator."""
+
+    def model_fn(features, labels, mode, params):  # labels and params are unused
+        tf.logging.info("*** Features ***")
+        for name in sorted(features):
+            tf.logging.info("  name = %s, shape = %s", name, features[name].shape)
+
+        input_ids = features["input_ids"]
+        input_mask = features["input_mask"]
+        segment_ids = features["segment_ids"]
+        label_ids = features["label_ids"]
+        if "is_real_example" in features:
+            is_real_example = tf.cast(features["is_real_example"], tf.float32)
+        else:
+            is_real_example = tf.ones(tf.shape(label_ids), dtype=tf.float32)
+
+        is_training = mode == tf.estimator.ModeKeys.TRAIN
+        total_loss, per_example_loss, logits, probabilities = create_model(
+            bert_config, is_training, input_ids, input_mask, segment_ids, label_ids,
+            num_labels, use_one_hot_embeddings, is_regression, hub_module_handle)
+
+        tvars = tf.trainable_variables()
+        initialized_variable_names = {}
+        scaffold_fn = None
+        if init_checkpoint:
+            assignment_map, initialized_variable_names = modeling.get_assignment_map_from_checkpoint(
+                tvars, init_checkpoint)
+            if use_tpu:
+                # On TPU the restore must happen inside the scaffold (on the host).
+                def tpu_scaffold():
+                    tf.train.init_from_checkpoint(init_checkpoint, assignment_map)
+                    return tf.train.Scaffold()
+
+                scaffold_fn = tpu_scaffold
+            else:
+                tf.train.init_from_checkpoint(init_checkpoint, assignment_map)
+
+        tf.logging.info("**** Trainable Variables ****")
+        for var in tvars:
+            init_string = ", *INIT_FROM_CKPT*" if var.name in initialized_variable_names else ""
+            tf.logging.info("  name = %s, shape = %s%s", var.name, var.shape, init_string)
+
+        if mode == tf.estimator.ModeKeys.TRAIN:
+            train_op = optimization.create_optimizer(
+                total_loss, learning_rate, num_train_steps, num_warmup_steps, use_tpu)
+            return tf.estimator.tpu.TPUEstimatorSpec(
+                mode=mode, loss=total_loss, train_op=train_op, scaffold_fn=scaffold_fn)
+
+        if mode == tf.estimator.ModeKeys.EVAL:
+            if is_regression:
+                metric_fn = classifier_metrics.regression_metrics
+                metric_args = [per_example_loss, label_ids, probabilities, is_real_example]
+            else:
+                def metric_fn(per_example_loss, label_ids, logits, is_real_example):
+                    return classifier_metrics.classification_metrics(
+                        per_example_loss, label_ids, logits, is_real_example, num_labels)
+
+                metric_args = [per_example_loss, label_ids, logits, is_real_example]
+            return tf.estimator.tpu.TPUEstimatorSpec(
+                mode=mode, loss=total_loss, eval_metrics=(metric_fn, metric_args),
+                scaffold_fn=scaffold_fn)
+
+        return tf.estimator.tpu.TPUEstimatorSpec(
+            mode=mode, predictions={"probabilities": probabilities}, scaffold_fn=scaffold_fn)
+
+    return model_fn
+
+
+# --------------------------------------------------------------------------- helpers
+class ProgressHook(tf.train.SessionRunHook):
+    """Logs step, loss, examples/sec and ETA every `every_seconds` during training."""
+
+    def __init__(self, num_train_steps, batch_size, every_seconds=10.0):
+        self.num_train_steps = num_train_steps
+        self.batch_size = batch_size
+        self.every_seconds = every_seconds
+
+    def begin(self):
+        self._global_step = tf.train.get_global_step()
+
+    def after_create_session(self, session, coord):
+        self._start_step = self._last_step = session.run(self._global_step)
+        self._start_time = self._last_time = time.time()
+
+    def before_run(self, run_context):
+        return tf.train.SessionRunArgs(self._global_step)
+
+    def after_run(self, run_context, run_values):
+        step = int(run_values.results) + 1  # the step just run
+        now = time.time()
+        if now - self._last_time < self.every_seconds and step < self.num_train_steps:
+            return
+        rate = (step - self._last_step) * self.batch_size / max(now - self._last_time, 1e-9)
+        overall = (step - self._start_step) / max(now - self._start_time, 1e-9)
+        eta = (self.num_train_steps - step) / overall if overall > 0 else float("inf")
+        tf.logging.info("train step %d/%d (%.0f%%), %.1f examples/sec, ETA %s",
+                        step, self.num_train_steps, 100.0 * step / self.num_train_steps, rate,
+                        _format_seconds(eta))
+        self._last_step, self._last_time = step, now
+
+
+def _format_seconds(seconds):
+    if seconds == float("inf"):
+        return "?"
+    seconds = int(round(seconds))
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+
+
+def write_text_atomically(path, text):
+    """Writes `text` to `path` through a temporary file, so readers never see half."""
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with tf.io.gfile.GFile(tmp, "w") as f:
+        f.write(text)
+    tf.io.gfile.rename(tmp, path, overwrite=True)
+
+
+def format_eval_results(result):
+    """The original's eval_results.txt: one `key = value` line per metric, sorted."""
+    return "".join(f"{key} = {result[key]}\n" for key in sorted(result))
+
+
+def format_test_results(probabilities_rows):
+    """The original's test_results.tsv: one tab-separated row of probabilities per example."""
+    return "".join("\t".join(str(p) for p in row) + "\n" for row in probabilities_rows)
+
+
+def validate_flags():
+    """Checks on flags alone, done before anything is read or written. Raises UsageError."""
+    required = ["data_dir", "task_name", "output_dir"]
+    if not FLAGS.bert_hub_module_handle:
+        required += ["vocab_file", "bert_config_file"]
+    for name in required:
+        if not getattr(FLAGS, name):
+            raise UsageError(f"--{name} is required")
+    if not (FLAGS.do_train or FLAGS.do_eval or FLAGS.do_predict):
+        raise UsageError("at least one of --do_train, --do_eval or --do_predict must be set")
+    for name in ("train_batch_size", "eval_batch_size", "predict_batch_size"):
+        if getattr(FLAGS, name) <= 0:
+            raise UsageError(f"--{name} must be positive, got {getattr(FLAGS, name)}")
+    if FLAGS.do_train:
+        if FLAGS.num_train_epochs <= 0:
+            raise UsageError(f"--num_train_epochs must be positive, got {FLAGS.num_train_epochs}")
+        if FLAGS.learning_rate <= 0:
+            raise UsageError(f"--learning_rate must be positive, got {FLAGS.learning_rate}")
+        if not 0.0 <= FLAGS.warmup_proportion <= 1.0:
+            raise UsageError(f"--warmup_proportion must be in [0, 1], got {FLAGS.warmup_proportion}")
+    if FLAGS.max_seq_length < 3:
+        raise UsageError(f"--max_seq_length must be at least 3 ([CLS] x [SEP]), got {FLAGS.max_seq_length}")
+    if FLAGS.use_tpu and not (FLAGS.tpu_name or FLAGS.master):
+        raise UsageError("--use_tpu needs --tpu_name (or --master)")
+    if not tf.io.gfile.isdir(FLAGS.data_dir):
+        raise UsageError(f"--data_dir not found: {FLAGS.data_dir}")
+    if FLAGS.bert_hub_module_handle:
+        if FLAGS.init_checkpoint:
+            raise UsageError("--init_checkpoint and --bert_hub_module_handle exclude each other: "
+                             "the module carries its weights")
+        return
+    for name in ("vocab_file", "bert_config_file"):
+        if not tf.io.gfile.exists(getattr(FLAGS, name)):
+            raise UsageError(f"--{name} not found: {getattr(FLAGS, name)}")
+    if FLAGS.init_checkpoint and not tf.io.gfile.exists(FLAGS.init_checkpoint + ".index"):
+        raise UsageError(f"--init_checkpoint not found: {FLAGS.init_checkpoint} "
+                         f"(expected {FLAGS.init_checkpoint}.index and its data files)")
+
+
+def load_bert_config():
+    """The model config, checked against --max_seq_length (None with a Hub module)."""
+    if FLAGS.bert_hub_module_handle:
+        return None
+    try:
+        bert_config = modeling.BertConfig.from_json_file(FLAGS.bert_config_file)
+    except (ValueError, TypeError, KeyError) as e:
+        raise UsageError(f"--bert_config_file {FLAGS.bert_config_file} is not a BERT config: {e}") from None
+    if FLAGS.max_seq_length > bert_config.max_position_embeddings:
+        raise UsageError(
+            f"--max_seq_length {FLAGS.max_seq_length} is longer than the model's "
+            f"max_position_embeddings {bert_config.max_position_embeddings} ({FLAGS.bert_config_file})")
+    return bert_config
+
+
+def make_tokenizer():
+    """The training tokenizer: from --vocab_file/--do_lower_case, or from the Hub module."""
+    if FLAGS.bert_hub_module_handle:
+        vocab_file, do_lower_case = hub_tokenization_info(FLAGS.bert_hub_module_handle)
+    else:
+        try:
+            tokenization.validate_case_matches_checkpoint(FLAGS.do_lower_case, FLAGS.init_checkpoint)
+        except ValueError as e:
+            raise UsageError(f"--do_lower_case: {e}") from None
+        vocab_file, do_lower_case = FLAGS.vocab_file, FLAGS.do_lower_case
+    return tokenization.FullTokenizer(vocab_file=vocab_file, do_lower_case=do_lower_case)
+
+
+def make_output_dir(path):
+    """Creates `path` and checks it is writable; raises UsageError if not."""
+    try:
+        tf.io.gfile.makedirs(path)
+        probe = os.path.join(path, f".write-test-{os.getpid()}")
+        with tf.io.gfile.GFile(probe, "w") as f:
+            f.write("")
+        tf.io.gfile.remove(probe)
+    except (tf.errors.OpError, OSError) as e:
+        raise UsageError(f"--output_dir {path} is not writable: {getattr(e, 'message', e)}") from None
+
+
+def make_processor():
+    """The task's processor with the options its flags set."""
+    options = dict(
+        language=FLAGS.xnli_language,
+        text_column=FLAGS.text_column,
+        text_b_column=FLAGS.text_b_column,
+        label_column=FLAGS.label_column,
+        labels=FLAGS.labels,
+        train_file=FLAGS.train_file,
+        dev_file=FLAGS.dev_file,
+        test_file=FLAGS.test_file,
+        imdb_dev_split=FLAGS.imdb_dev_split,
+        dev_fraction=FLAGS.dev_fraction,
+        data_dir=FLAGS.data_dir,
+    )
+    if FLAGS.seed is not None:
+        options["seed"] = FLAGS.seed
+    try:
+        return processors.get_processor(FLAGS.task_name, **options)
+    except (KeyError, ValueError) as e:
+        raise UsageError(f"--task_name: {e}") from None
+
+
+def make_estimator(model_fn):
+    tpu_cluster_resolver = None
+    if FLAGS.use_tpu and FLAGS.tpu_name:
+        tpu_cluster_resolver = tf.distribute.cluster_resolver.TPUClusterResolver(
+            FLAGS.tpu_name, zone=FLAGS.tpu_zone, project=FLAGS.gcp_project)
+    run_config = tf.estimator.tpu.RunConfig(
+        cluster=tpu_cluster_resolver,
+        master=FLAGS.master,
+        model_dir=FLAGS.output_dir,
+        save_checkpoints_steps=FLAGS.save_checkpoints_steps,
+        keep_checkpoint_max=FLAGS.keep_checkpoint_max,
+        tf_random_seed=FLAGS.seed,
+        tpu_config=tf.estimator.tpu.TPUConfig(
+            tpu_job_name=FLAGS.tpu_job_name,
+            iterations_per_loop=FLAGS.iterations_per_loop,
+            num_shards=FLAGS.num_tpu_cores,
+            per_host_input_for_training=tf.estimator.tpu.InputPipelineConfig.PER_HOST_V2))
+    # Without a TPU, TPUEstimator runs as a plain Estimator on CPU or GPU.
+    return tf.estimator.tpu.TPUEstimator(
+        use_tpu=FLAGS.use_tpu,
+        model_fn=model_fn,
+        config=run_config,
+        train_batch_size=FLAGS.train_batch_size,
+        eval_batch_size=FLAGS.eval_batch_size,
+        predict_batch_size=FLAGS.predict_batch_size)
+
+
+# ---------------------------------------------------------------------------- the steps
+def train(estimator, train_examples, label_list, tokenizer, num_train_steps, is_regression):
+    train_file = os.path.join(FLAGS.output_dir, "train.tf_record")
+    file_based_convert_examples_to_features(
+        train_examples, label_list, FLAGS.max_seq_length, tokenizer, train_file,
+        truncation=FLAGS.truncation_strategy)
+    tf.logging.info("***** Running training *****")
+    tf.logging.info("  Num examples = %d", len(train_examples))
+    tf.logging.info("  Batch size = %d", FLAGS.train_batch_size)
+    tf.logging.info("  Num steps = %d", num_train_steps)
+    input_fn = file_based_input_fn_builder(
+        input_file=train_file, seq_length=FLAGS.max_seq_length, is_training=True,
+        drop_remainder=True, is_regression=is_regression)
+    hooks = [ProgressHook(num_train_steps, FLAGS.train_batch_size, FLAGS.log_every_seconds)]
+    estimator.train(input_fn=input_fn, max_steps=num_train_steps, hooks=hooks)
+
+
+def _prepare_for_inference(examples, batch_size, name, label_list, tokenizer, is_regression):
+    """Pads for TPUs, writes the TFRecord and returns (input_fn, num_actual, steps)."""
+    num_actual = len(examples)
+    if FLAGS.use_tpu:
+        # TPUs need full batches: pad with fake examples that get weight 0.
+        examples = pad_to_batch_multiple(examples, batch_size)
+    record_file = os.path.join(FLAGS.output_dir, f"{name}.tf_record")
+    file_based_convert_examples_to_features(
+        examples, label_list, FLAGS.max_seq_length, tokenizer, record_file,
+        truncation=FLAGS.truncation_strategy)
+    tf.logging.info("  Num examples = %d (%d actual, %d padding)",
+                    len(examples), num_actual, len(examples) - num_actual)
+    tf.logging.info("  Batch size = %d", batch_size)
+    input_fn = file_based_input_fn_builder(
+        input_file=record_file, seq_length=FLAGS.max_seq_length, is_training=False,
+        drop_remainder=FLAGS.use_tpu, is_regression=is_regression)
+    # On TPU the number of steps must be given; elsewhere the estimator reads to the end.
+    steps = len(examples) // batch_size if FLAGS.use_tpu else None
+    return input_fn, num_actual, steps
+
+
+def evaluate(estimator, processor, label_list, tokenizer, is_regression):
+    tf.logging.info("***** Running evaluation *****")
+    examples = processor.get_dev_examples(FLAGS.data_dir)
+    input_fn, _, steps = _prepare_for_inference(
+        examples, FLAGS.eval_batch_size, "eval", label_list, tokenizer, is_regression)
+    result = estimator.evaluate(input_fn=input_fn, steps=steps)
+    tf.logging.info("***** Eval results *****")
+    for key in sorted(result):
+        tf.logging.info("  %s = %s", key, result[key])
+    write_text_atomically(os.path.join(FLAGS.output_dir, "eval_results.txt"),
+                          format_eval_results(result))
+    return result
+
+
+def predict(estimator, processor, label_list, tokenizer, is_regression):
+    tf.logging.info("***** Running prediction *****")
+    examples = processor.get_test_examples(FLAGS.data_dir)
+    input_fn, num_actual, _ = _prepare_for_inference(
+        examples, FLAGS.predict_batch_size, "predict", label_list, tokenizer, is_regression)
+    rows = []
+    for i, prediction in enumerate(estimator.predict(input_fn=input_fn)):
+        if i >= num_actual:
+            break  # TPU padding
+        probabilities = prediction["probabilities"]
+        rows.append([probabilities] if is_regression else list(probabilities))
+    if len(rows) != num_actual:
+        raise RuntimeError(f"predicted {len(rows)} examples, expected {num_actual}")
+    write_text_atomically(os.path.join(FLAGS.output_dir, "test_results.tsv"),
+                          format_test_results(rows))
+    return rows
+
+
+# ---------------------------------------------------------------------------------- main
+def main(_):
+    tf.logging.set_verbosity(tf.logging.INFO)
+
+    validate_flags()
+    bert_config = load_bert_config()
+    tokenizer = make_tokenizer()
+    processor = make_processor()
+    label_list = processor.get_labels()
+    is_regression = processor.output_mode == processors.REGRESSION
+    num_labels = 1 if is_regression else len(label_list)
+
+    train_examples, num_train_steps, num_warmup_steps = None, None, None
+    if FLAGS.do_train:
+        train_examples = processor.get_train_examples(FLAGS.data_dir)
+        num_train_steps = int(len(train_examples) / FLAGS.train_batch_size * FLAGS.num_train_epochs)
+        num_warmup_steps = int(num_train_steps * FLAGS.warmup_proportion)
+        if num_train_steps < 1:
+            raise UsageError(
+                f"{len(train_examples)} training examples make no full batch of --train_batch_size "
+                f"{FLAGS.train_batch_size} in --num_train_epochs {FLAGS.num_train_epochs}")
+    if FLAGS.init_checkpoint:
+        check_checkpoint_fits(bert_config, FLAGS.init_checkpoint, num_labels, is_regression)
+    make_output_dir(FLAGS.output_dir)
+
+    model_fn = model_fn_builder(
+        bert_config=bert_config,
+        num_labels=num_labels,
+        init_checkpoint=FLAGS.init_checkpoint,
+        learning_rate=FLAGS.learning_rate,
+        num_train_steps=num_train_steps,
+        num_warmup_steps=num_warmup_steps,
+        use_tpu=FLAGS.use_tpu,
+        use_one_hot_embeddings=FLAGS.use_tpu,
+        is_regression=is_regression,
+        hub_module_handle=FLAGS.bert_hub_module_handle)
+    estimator = make_estimator(model_fn)
+
+    if FLAGS.do_train:
+        train(estimator, train_examples, label_list, tokenizer, num_train_steps, is_regression)
+    if FLAGS.do_eval:
+        evaluate(estimator, processor, label_list, tokenizer, is_regression)
+    if FLAGS.do_predict:
+        predict(estimator, processor, label_list, tokenizer, is_regression)
+
+
+def run_main(argv):
+    """`main` with user errors turned into one line and exit status 1.
+
+    Set BERT_TRACEBACK=1 to see the full traceback instead.
+    """
+    try:
+        main(argv)
+    except (UsageError, processors.DataError, FileNotFoundError) as e:
+        if os.environ.get("BERT_TRACEBACK"):
+            raise
+        print(f"run_classifier.py: error: {e}", file=sys.stderr)
+        sys.exit(1)
+    except tf.train.NanLossDuringTrainingError:
+        print("run_classifier.py: error: the training loss became NaN; lower --learning_rate or "
+              "check the data and the checkpoint", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    # The original marks data_dir, task_name, vocab_file, bert_config_file and output_dir
+    # as required; validate_flags checks them (the last two are optional with a Hub module).
+    app.run(run_main)

@@ -1,0 +1,88 @@
+"""Shared fixtures: paths to the real data and a tiny random BERT checkpoint."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHARED_DATA = os.path.join(PROJECT_ROOT, "..", "shared", "data")
+UNCASED_VOCAB = os.path.join(SHARED_DATA, "vocab", "uncased_vocab.txt")
+
+if PROJECT_ROOT not in sys.path:
+    sys.path.insert(0, PROJECT_ROOT)
+
+# The tiny architecture of the unit tests, with the real uncased vocabulary so that
+# real sentences tokenize to real ids.
+TINY_CONFIG = {
+    "vocab_size": 30522,
+    "hidden_size": 32,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "intermediate_size": 37,
+    "hidden_act": "gelu",
+    "hidden_dropout_prob": 0.1,
+    "attention_probs_dropout_prob": 0.1,
+    "max_position_embeddings": 128,
+    "type_vocab_size": 2,
+    "initializer_range": 0.02,
+}
+
+
+def shared_path(*parts: str) -> str:
+    """Path under ../shared/data; skips the test when it is absent."""
+    path = os.path.join(SHARED_DATA, *parts)
+    if not os.path.exists(path):
+        pytest.skip(f"shared data not available: {path}")
+    return path
+
+
+def write_tiny_checkpoint(model_dir: str, config: dict = TINY_CONFIG, seed: int = 1,
+                          num_labels: int | None = None) -> str:
+    """Writes bert_config.json, vocab.txt and a randomly initialised bert_model.ckpt
+    (built by our modeling.BertModel) into `model_dir`; returns the checkpoint prefix.
+    With `num_labels`, the classifier's `output_weights`/`output_bias` are saved too, as
+    in a fine-tuned checkpoint."""
+    import tensorflow.compat.v1 as tf
+
+    import modeling
+
+    os.makedirs(model_dir, exist_ok=True)
+    with open(os.path.join(model_dir, "bert_config.json"), "w") as f:
+        json.dump(config, f, indent=2)
+    shutil.copy(shared_path("vocab", "uncased_vocab.txt"), os.path.join(model_dir, "vocab.txt"))
+    ckpt = os.path.join(model_dir, "bert_model.ckpt")
+    with tf.Graph().as_default():
+        tf.set_random_seed(seed)
+        input_ids = tf.zeros([1, 8], dtype=tf.int32)
+        modeling.BertModel(modeling.BertConfig.from_dict(config), False, input_ids)
+        if num_labels:
+            tf.get_variable("output_weights", [num_labels, config["hidden_size"]],
+                            initializer=tf.truncated_normal_initializer(stddev=0.5))
+            tf.get_variable("output_bias", [num_labels], initializer=tf.random_normal_initializer())
+        with tf.Session() as sess:
+            sess.run(tf.global_variables_initializer())
+            tf.train.Saver().save(sess, ckpt, write_meta_graph=False)
+    return ckpt
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_dir(tmp_path_factory) -> str:
+    """A directory with a tiny random BERT: bert_config.json, vocab.txt, bert_model.ckpt."""
+    model_dir = str(tmp_path_factory.mktemp("tiny_bert") / "uncased_L-2_H-32_A-4")
+    write_tiny_checkpoint(model_dir)
+    return model_dir
+
+
+def run_cli(args: list[str], cwd: str = PROJECT_ROOT, timeout: int = 600, env: dict | None = None):
+    """Runs a command with the project's Python; returns CompletedProcess (text)."""
+    full_env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=PROJECT_ROOT)
+    if env:
+        full_env.update(env)
+    return subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout, env=full_env)

@@ -1,0 +1,186 @@
+"""run_classifier.py end to end: flags, outputs, learning, parity with the original."""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+from tests import reference
+from tests.conftest import PROJECT_ROOT, run_cli, shared_path
+
+RUN_CLASSIFIER = os.path.join(PROJECT_ROOT, "run_classifier.py")
+ORIGINAL = os.path.join(PROJECT_ROOT, "tests", "original_run_classifier.py")
+
+
+def model_flags(model_dir: str) -> list[str]:
+    return [
+        f"--vocab_file={model_dir}/vocab.txt",
+        f"--bert_config_file={model_dir}/bert_config.json",
+        f"--init_checkpoint={model_dir}/bert_model.ckpt",
+    ]
+
+
+def read_eval_results(path: str) -> dict:
+    result = {}
+    with open(path) as f:
+        lines = f.read().splitlines()
+    keys = [line.split(" = ")[0] for line in lines]
+    assert keys == sorted(keys), "eval_results.txt must be sorted by key"
+    for line in lines:
+        key, value = line.split(" = ")
+        result[key] = float(value)
+    return result
+
+
+def read_probabilities(path: str) -> np.ndarray:
+    with open(path) as f:
+        return np.array([[float(x) for x in line.rstrip("\n").split("\t")] for line in f])
+
+
+@pytest.mark.skipif(not reference.available(), reason="bert-tensorflow reference not installed")
+def test_every_original_flag_keeps_its_name_and_default():
+    from absl import flags
+
+    import run_classifier  # noqa: F401  (defines our flags on absl's FLAGS)
+
+    original = reference.load("run_classifier").FLAGS  # holds only the original's flags
+    names = [name for name in original if name != "preserve_unused_tokens"]  # a tokenization flag
+    assert len(names) == 26
+    for name in names:
+        assert name in flags.FLAGS, f"flag --{name} of the original is missing"
+        assert flags.FLAGS[name].default == original[name].default, name
+
+
+def _write_csv(path, rows, header=("text", "label")):
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        w.writerows(rows)
+
+
+@pytest.fixture(scope="module")
+def sentiment_dir(tmp_path_factory):
+    """A small CSV sentiment task from real SST-2 rows; dev = a slice of train so that
+    fitting the training data must lower the dev loss."""
+    rows = []
+    with open(shared_path("glue", "SST-2", "train.tsv")) as f:
+        next(f)
+        for line in f:
+            sentence, label = line.rstrip("\n").split("\t")
+            rows.append((sentence, label))
+            if len(rows) == 64:
+                break
+    d = tmp_path_factory.mktemp("sentiment")
+    _write_csv(d / "train.csv", rows)
+    _write_csv(d / "dev.csv", rows[:24])
+    _write_csv(d / "test.csv", rows[:10])
+    return str(d)
+
+
+def test_train_eval_predict_end_to_end(tiny_bert_dir, sentiment_dir, tmp_path):
+    common = ["--task_name=csv", f"--data_dir={sentiment_dir}", "--max_seq_length=32",
+              "--eval_batch_size=7", "--predict_batch_size=3", "--seed=3", *model_flags(tiny_bert_dir)]
+    before = tmp_path / "before"
+    r = run_cli([RUN_CLASSIFIER, *common, f"--output_dir={before}", "--do_eval"])
+    assert r.returncode == 0, r.stderr[-3000:]
+    loss_before = read_eval_results(before / "eval_results.txt")["eval_loss"]
+
+    out = tmp_path / "out"
+    r = run_cli([RUN_CLASSIFIER, *common, f"--output_dir={out}", "--do_train", "--do_eval", "--do_predict",
+                 "--train_batch_size=16", "--num_train_epochs=12", "--learning_rate=1e-3",
+                 "--save_checkpoints_steps=20"])
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "*INIT_FROM_CKPT*" in r.stderr
+    assert "examples/sec" in r.stderr and "ETA" in r.stderr
+
+    result = read_eval_results(out / "eval_results.txt")
+    for key in ("eval_accuracy", "eval_loss", "loss", "global_step", "precision", "recall", "f1", "auc",
+                "mcc", "true_positives", "true_negatives", "false_positives", "false_negatives"):
+        assert key in result, key
+    assert result["global_step"] == 48  # int(64 / 16 * 12)
+    assert result["true_positives"] + result["true_negatives"] + result["false_positives"] + \
+        result["false_negatives"] == 24
+    assert result["eval_loss"] < loss_before - 0.05, (loss_before, result["eval_loss"])
+
+    probs = read_probabilities(out / "test_results.tsv")
+    assert probs.shape == (10, 2)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+    assert (out / "train.tf_record").exists() and (out / "checkpoint").exists()
+    assert not [p for p in os.listdir(out) if ".tmp" in p]
+
+
+@pytest.mark.skipif(not reference.available(), reason="bert-tensorflow reference not installed")
+def test_mrpc_predictions_equal_the_original(tmp_path):
+    from tests.conftest import write_tiny_checkpoint
+
+    # A "fine-tuned" checkpoint: the classifier layer is restored too, so both programs
+    # compute the same function.
+    model_dir = str(tmp_path / "uncased_L-2_H-32_A-4")
+    write_tiny_checkpoint(model_dir, seed=7, num_labels=2)
+    data = tmp_path / "MRPC"
+    data.mkdir()
+    for split, n in (("train", 40), ("dev", 20), ("test", 30)):
+        with open(shared_path("glue", "MRPC", f"{split}.tsv"), encoding="utf-8") as f:
+            lines = f.readlines()[: n + 1]
+        (data / f"{split}.tsv").write_text("".join(lines), encoding="utf-8")
+    args = ["--task_name=MRPC", "--do_predict", "--do_eval", f"--data_dir={data}", "--max_seq_length=64",
+            *model_flags(model_dir)]
+    ours, theirs = tmp_path / "ours", tmp_path / "theirs"
+    r1 = run_cli([RUN_CLASSIFIER, *args, f"--output_dir={ours}"])
+    assert r1.returncode == 0, r1.stderr[-3000:]
+    r2 = run_cli([ORIGINAL, *args, f"--output_dir={theirs}"])
+    assert r2.returncode == 0, r2.stderr[-3000:]
+    p1, p2 = read_probabilities(ours / "test_results.tsv"), read_probabilities(theirs / "test_results.tsv")
+    assert p1.shape == p2.shape == (30, 2)
+    assert np.abs(p1 - 0.5).max() > 0.05  # a real function of the input, not a constant
+    np.testing.assert_allclose(p1, p2, atol=1e-5, rtol=0)
+    e1, e2 = read_eval_results(ours / "eval_results.txt"), read_eval_results(theirs / "eval_results.txt")
+    for key in ("eval_accuracy", "eval_loss", "global_step"):
+        assert e1[key] == pytest.approx(e2[key], abs=1e-5), key
+    # test_results.tsv rows are written as the original writes them.
+    first = (ours / "test_results.tsv").read_text().splitlines()[0]
+    assert len(first.split("\t")) == 2
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--task_name=nope"], "unknown task 'nope'"),
+    (["--do_train=false", "--do_eval=false"], "at least one of --do_train, --do_eval or --do_predict"),
+    (["--max_seq_length=512"], "--max_seq_length 512 is longer than the model's max_position_embeddings 128"),
+    (["--max_seq_length=2"], "--max_seq_length must be at least 3"),
+    (["--train_batch_size=0"], "--train_batch_size must be positive"),
+    (["--num_train_epochs=0"], "--num_train_epochs must be positive"),
+    (["--learning_rate=-1"], "--learning_rate must be positive"),
+    (["--data_dir=/nonexistent/dir"], "--data_dir not found: /nonexistent/dir"),
+    (["--vocab_file=/nonexistent/vocab.txt"], "--vocab_file not found"),
+    (["--init_checkpoint=/nonexistent/bert_model.ckpt"], "--init_checkpoint not found"),
+])
+def test_bad_flags_give_one_line_and_exit_1(tiny_bert_dir, sentiment_dir, tmp_path, extra, message):
+    out = tmp_path / "out"
+    args = [RUN_CLASSIFIER, "--task_name=csv", f"--data_dir={sentiment_dir}", f"--output_dir={out}",
+            "--do_train", *model_flags(tiny_bert_dir), *extra]
+    r = run_cli(args)
+    assert r.returncode == 1
+    last = r.stderr.strip().splitlines()[-1]
+    assert last.startswith("run_classifier.py: error: ") and message in last, r.stderr[-2000:]
+    assert "Traceback" not in r.stderr
+    assert not out.exists()
+
+
+def test_checkpoint_that_does_not_fit_the_config(tiny_bert_dir, sentiment_dir, tmp_path):
+    import json
+
+    bad = tmp_path / "bad_model"
+    shutil.copytree(tiny_bert_dir, bad)
+    config = json.loads((bad / "bert_config.json").read_text())
+    config["intermediate_size"] = 40
+    (bad / "bert_config.json").write_text(json.dumps(config))
+    r = run_cli([RUN_CLASSIFIER, "--task_name=csv", f"--data_dir={sentiment_dir}",
+                 f"--output_dir={tmp_path / 'out'}", "--do_eval", *model_flags(str(bad))])
+    assert r.returncode == 1
+    last = r.stderr.strip().splitlines()[-1]
+    assert "does not fit --bert_config_file" in last and "bert/encoder/layer_0/intermediate/dense" in last, last
+    assert not (tmp_path / "out").exists()
