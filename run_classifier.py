@@ -85,8 +85,8 @@ flags.DEFINE_string("tpu_job_name", None, "TPU worker job name, if not 'tpu_work
 
 # --------------------------------------------------------------------------- Additions
 flags.DEFINE_string("bert_hub_module_handle", None,
-                    "A TF-Hub BERT module (a local path or URL; TF1 Hub format with 'tokens' and "
-                    "'tokenization_info' signatures, or a TF2 SavedModel) used instead of "
+                    "A TF1 Hub BERT module (local path or URL, with 'tokens' and 'tokenization_info' "
+                    "signatures, as Google published BERT on TF-Hub) used instead of "
                     "--bert_config_file/--init_checkpoint; vocab and casing come from the module.")
 flags.DEFINE_integer("seed", None,
                      "Graph-level random seed (init, dropout, shuffling): same seed, same run on CPU.")
@@ -105,6 +105,12 @@ flags.DEFINE_string("test_file", None, "csv task: test file name inside --data_d
 flags.DEFINE_enum("imdb_dev_split", None, ["test", "heldout"],
                   "imdb task: evaluate on the test split, or on a seeded held-out slice of train.")
 flags.DEFINE_float("dev_fraction", None, "imdb task with --imdb_dev_split=heldout: slice size.")
+flags.DEFINE_string("export_dir", None,
+                    "After the other steps, export a SavedModel with a serving signature here "
+                    "(plus the vocab and labels), for predict.py.")
+flags.DEFINE_bool("write_reports", True,
+                  "After eval, write a classification report, a confusion matrix and PNG plots "
+                  "of it and of the training loss to --output_dir.")
 flags.DEFINE_integer("keep_checkpoint_max", 5, "How many recent checkpoints to keep.")
 flags.DEFINE_integer("log_every_seconds", 10, "Seconds between training progress lines.")
 
@@ -170,45 +176,34 @@ def create_model(bert_config, is_training, input_ids, input_mask, segment_ids, l
 
 
 # ------------------------------------------------------------------------------ TF-Hub
-def _is_tf1_hub_module(handle):
-    return tf.io.gfile.exists(os.path.join(handle, "tfhub_module.pb"))
+def _require_tf1_hub_module(handle):
+    if not tf.io.gfile.exists(os.path.join(handle, "tfhub_module.pb")):
+        raise UsageError(
+            f"--bert_hub_module_handle {handle} is not a TF1 Hub module (no tfhub_module.pb); "
+            "download and untar the module (Google's BERT modules on TF-Hub are in this format)")
 
 
 def hub_pooled_output(handle, is_training, input_ids, input_mask, segment_ids):
-    """The pooled output [batch_size, hidden_size] of a TF-Hub BERT module.
-
-    TF1 Hub modules (as Google published BERT) are called through their "tokens"
-    signature with the "train" tag when training; TF2 SavedModels (TF-Hub's newer BERT
-    format: `input_word_ids`/`input_mask`/`input_type_ids` in, `pooled_output` out)
-    through `hub.KerasLayer`. Both are fine-tuned.
-    """
+    """The pooled output [batch_size, hidden_size] of a TF1 Hub BERT module, called
+    through its "tokens" signature (with the "train" tag, hence dropout, when training).
+    The module's weights are fine-tuned with the classifier."""
     import tensorflow_hub as hub
 
-    if _is_tf1_hub_module(handle):
-        module = hub.Module(handle, tags={"train"} if is_training else set(), trainable=True)
-        outputs = module(dict(input_ids=input_ids, input_mask=input_mask, segment_ids=segment_ids),
-                         signature="tokens", as_dict=True)
-        return outputs["pooled_output"]
-    layer = hub.KerasLayer(handle, trainable=True)
-    outputs = layer(dict(input_word_ids=input_ids, input_mask=input_mask, input_type_ids=segment_ids),
-                    training=is_training)
+    module = hub.Module(handle, tags={"train"} if is_training else set(), trainable=True)
+    outputs = module(dict(input_ids=input_ids, input_mask=input_mask, segment_ids=segment_ids),
+                     signature="tokens", as_dict=True)
     return outputs["pooled_output"]
 
 
 def hub_tokenization_info(handle):
-    """Returns (vocab_file, do_lower_case) stored in a TF-Hub BERT module."""
+    """Returns (vocab_file, do_lower_case) from a Hub module's "tokenization_info" signature."""
     import tensorflow_hub as hub
 
+    _require_tf1_hub_module(handle)
     with tf.Graph().as_default():
-        if _is_tf1_hub_module(handle):
-            info = hub.Module(handle)(signature="tokenization_info", as_dict=True)
-            fetches = [info["vocab_file"], info["do_lower_case"]]
-        else:
-            loaded = hub.load(handle)
-            fetches = [loaded.vocab_file.asset_path, loaded.do_lower_case]
+        info = hub.Module(handle)(signature="tokenization_info", as_dict=True)
         with tf.Session() as sess:
-            sess.run([tf.global_variables_initializer(), tf.tables_initializer()])
-            vocab_file, do_lower_case = sess.run(fetches)
+            vocab_file, do_lower_case = sess.run([info["vocab_file"], info["do_lower_case"]])
     return vocab_file.decode("utf-8"), bool(do_lower_case)
 
 
@@ -413,17 +408,16 @@ def load_bert_config():
     return bert_config
 
 
-def make_tokenizer():
-    """The training tokenizer: from --vocab_file/--do_lower_case, or from the Hub module."""
+def tokenizer_settings():
+    """(vocab_file, do_lower_case) for training and serving: from the flags, checked
+    against the checkpoint's name, or from the Hub module."""
     if FLAGS.bert_hub_module_handle:
-        vocab_file, do_lower_case = hub_tokenization_info(FLAGS.bert_hub_module_handle)
-    else:
-        try:
-            tokenization.validate_case_matches_checkpoint(FLAGS.do_lower_case, FLAGS.init_checkpoint)
-        except ValueError as e:
-            raise UsageError(f"--do_lower_case: {e}") from None
-        vocab_file, do_lower_case = FLAGS.vocab_file, FLAGS.do_lower_case
-    return tokenization.FullTokenizer(vocab_file=vocab_file, do_lower_case=do_lower_case)
+        return hub_tokenization_info(FLAGS.bert_hub_module_handle)
+    try:
+        tokenization.validate_case_matches_checkpoint(FLAGS.do_lower_case, FLAGS.init_checkpoint)
+    except ValueError as e:
+        raise UsageError(f"--do_lower_case: {e}") from None
+    return FLAGS.vocab_file, FLAGS.do_lower_case
 
 
 def make_output_dir(path):
@@ -529,7 +523,7 @@ def _prepare_for_inference(examples, batch_size, name, label_list, tokenizer, is
 def evaluate(estimator, processor, label_list, tokenizer, is_regression):
     tf.logging.info("***** Running evaluation *****")
     examples = processor.get_dev_examples(FLAGS.data_dir)
-    input_fn, _, steps = _prepare_for_inference(
+    input_fn, num_actual, steps = _prepare_for_inference(
         examples, FLAGS.eval_batch_size, "eval", label_list, tokenizer, is_regression)
     result = estimator.evaluate(input_fn=input_fn, steps=steps)
     tf.logging.info("***** Eval results *****")
@@ -537,6 +531,13 @@ def evaluate(estimator, processor, label_list, tokenizer, is_regression):
         tf.logging.info("  %s = %s", key, result[key])
     write_text_atomically(os.path.join(FLAGS.output_dir, "eval_results.txt"),
                           format_eval_results(result))
+    if FLAGS.write_reports and not is_regression:
+        import reports
+
+        probabilities = [p["probabilities"] for _, p in zip(range(num_actual), estimator.predict(input_fn))]
+        label_ids = [label_list.index(e.label) for e in examples[:num_actual]]
+        reports.write_eval_reports(FLAGS.output_dir, label_list, label_ids, probabilities)
+        reports.plot_training_loss(FLAGS.output_dir)
     return result
 
 
@@ -564,7 +565,8 @@ def main(_):
 
     validate_flags()
     bert_config = load_bert_config()
-    tokenizer = make_tokenizer()
+    vocab_file, do_lower_case = tokenizer_settings()
+    tokenizer = tokenization.FullTokenizer(vocab_file=vocab_file, do_lower_case=do_lower_case)
     processor = make_processor()
     label_list = processor.get_labels()
     is_regression = processor.output_mode == processors.REGRESSION
@@ -602,6 +604,12 @@ def main(_):
         evaluate(estimator, processor, label_list, tokenizer, is_regression)
     if FLAGS.do_predict:
         predict(estimator, processor, label_list, tokenizer, is_regression)
+    if FLAGS.export_dir:
+        import serving
+
+        serving.export_model(estimator, FLAGS.export_dir, max_seq_length=FLAGS.max_seq_length,
+                             vocab_file=vocab_file, do_lower_case=do_lower_case,
+                             label_list=label_list, is_regression=is_regression)
 
 
 def run_main(argv):

@@ -1,0 +1,367 @@
+"""Tests of optimization.py: the update rule, weight-decay exclusion, the learning-rate
+schedule, the global step, and a training trajectory equal to Google's original
+`optimization.py` (bert-tensorflow 1.0.4, loaded by tests/reference.py) step for step."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow.compat.v1 as tf
+
+import modeling
+import optimization
+from tests import reference
+
+TINY = {
+    "vocab_size": 99,
+    "hidden_size": 32,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "intermediate_size": 37,
+    "max_position_embeddings": 64,
+    "type_vocab_size": 2,
+}
+
+
+@pytest.fixture(scope="module")
+def orig_modules():
+    if not reference.available():
+        pytest.skip("the original bert-tensorflow (and tf_slim) is not installed")
+    return reference.load("modeling"), reference.load("optimization")
+
+
+def _expected_learning_rate(step, init_lr, num_train_steps, num_warmup_steps):
+    if num_warmup_steps and step < num_warmup_steps:
+        return init_lr * step / num_warmup_steps
+    return init_lr * (1.0 - min(step, num_train_steps) / num_train_steps)
+
+
+# ------------------------------------------------------------------ update rule, toys
+
+
+def test_adam_weight_decay_optimizer_converges():
+    """The original's optimization_test: a 3-vector pulled onto a target."""
+    with tf.Graph().as_default():
+        w = tf.get_variable("w", shape=[3], initializer=tf.constant_initializer([0.1, -0.2, -0.1]))
+        x = tf.constant([0.4, 0.2, -0.5])
+        loss = tf.reduce_mean(tf.square(x - w))
+        tvars = tf.trainable_variables()
+        grads = tf.gradients(loss, tvars)
+        global_step = tf.train.get_or_create_global_step()
+        optimizer = optimization.AdamWeightDecayOptimizer(learning_rate=0.2)
+        train_op = optimizer.apply_gradients(zip(grads, tvars), global_step)
+        with tf.Session() as sess:
+            sess.run(tf.global_variables_initializer())
+            for _ in range(100):
+                sess.run(train_op)
+            w_np, step = sess.run([w, global_step])
+    np.testing.assert_allclose(w_np, [0.4, 0.2, -0.5], rtol=1e-2, atol=1e-2)
+    assert step == 0  # apply_gradients alone leaves the global step alone, as the original
+
+
+def test_create_optimizer_converges_on_linear_regression():
+    rng = np.random.RandomState(0)
+    features = rng.normal(size=(64, 4)).astype(np.float32)
+    targets = features @ np.array([1.5, -2.0, 0.5, 1.0], np.float32) + 0.3
+    with tf.Graph().as_default():
+        with tf.variable_scope("dense"):
+            kernel = tf.get_variable("kernel", [4], initializer=tf.zeros_initializer())
+            bias = tf.get_variable("bias", [], initializer=tf.zeros_initializer())
+        predictions = tf.reduce_sum(tf.constant(features) * kernel, axis=1) + bias
+        loss = tf.reduce_mean(tf.square(predictions - tf.constant(targets)))
+        train_op = optimization.create_optimizer(loss, 0.1, num_train_steps=300, num_warmup_steps=30,
+                                                 use_tpu=False)
+        with tf.Session() as sess:
+            sess.run(tf.global_variables_initializer())
+            first_loss = sess.run(loss)
+            for _ in range(300):
+                sess.run(train_op)
+            last_loss, kernel_np, bias_np = sess.run([loss, kernel, bias])
+    assert last_loss < 1e-3 * first_loss
+    np.testing.assert_allclose(kernel_np, [1.5, -2.0, 0.5, 1.0], atol=0.05)  # decay shrinks a bit
+    assert abs(bias_np - 0.3) < 0.05
+
+
+def test_update_rule_without_bias_correction():
+    """One step by hand: m, v without bias correction, epsilon 1e-6, decoupled decay."""
+    w0 = np.array([0.5, -1.0, 2.0], np.float32)
+    g = np.array([0.1, -0.2, 0.3], np.float32)
+    lr, decay = 0.1, 0.01
+    with tf.Graph().as_default():
+        w = tf.get_variable("w", initializer=w0)
+        optimizer = optimization.AdamWeightDecayOptimizer(lr, weight_decay_rate=decay)
+        train_op = optimizer.apply_gradients([(tf.constant(g), w)])
+        with tf.Session() as sess:
+            sess.run(tf.global_variables_initializer())
+            for _ in range(2):
+                sess.run(train_op)
+            got = sess.run(w)
+    w_expected, m, v = w0.astype(np.float64), 0.0, 0.0
+    for _ in range(2):
+        m = 0.9 * m + 0.1 * g
+        v = 0.999 * v + 0.001 * g * g
+        w_expected = w_expected - lr * (m / (np.sqrt(v) + 1e-6) + decay * w_expected)
+    np.testing.assert_allclose(got, w_expected, rtol=1e-5)
+
+
+def test_weight_decay_excludes_layer_norm_and_bias():
+    """With zero gradients only weight decay moves a variable: kernels shrink by
+    lr * 0.01, LayerNorm parameters and biases stay put."""
+    names = ["bert/encoder/layer_0/output/dense/kernel", "bert/encoder/layer_0/output/dense/bias",
+             "bert/encoder/layer_0/output/LayerNorm/gamma", "bert/embeddings/LayerNorm/beta",
+             "head/layer_norm/gamma", "output_weights", "output_bias"]
+    decayed = {"bert/encoder/layer_0/output/dense/kernel", "output_weights"}
+    init_lr = 0.5
+    with tf.Graph().as_default():
+        variables = [tf.get_variable(name, initializer=tf.constant([1.0, -2.0])) for name in names]
+        loss = 0.0 * tf.add_n([tf.reduce_sum(v) for v in variables])  # all gradients are 0
+        train_op = optimization.create_optimizer(loss, init_lr, num_train_steps=10, num_warmup_steps=0,
+                                                 use_tpu=False)
+        with tf.Session() as sess:
+            sess.run(tf.global_variables_initializer())
+            sess.run(train_op)  # step 0: learning rate init_lr (no warmup)
+            values = dict(zip(names, sess.run(variables)))
+    for name in names:
+        factor = 1.0 - init_lr * 0.01 if name in decayed else 1.0
+        np.testing.assert_allclose(values[name], np.array([1.0, -2.0]) * factor, rtol=1e-6, err_msg=name)
+
+
+def test_do_use_weight_decay():
+    optimizer = optimization.AdamWeightDecayOptimizer(
+        0.1, weight_decay_rate=0.01, exclude_from_weight_decay=["LayerNorm", "layer_norm", "bias"])
+    assert optimizer._do_use_weight_decay("bert/pooler/dense/kernel")
+    assert optimizer._do_use_weight_decay("bert/embeddings/word_embeddings")
+    assert not optimizer._do_use_weight_decay("bert/encoder/layer_3/attention/output/LayerNorm/gamma")
+    assert not optimizer._do_use_weight_decay("bert/pooler/dense/bias")
+    assert not optimizer._do_use_weight_decay("output_bias")
+    no_decay = optimization.AdamWeightDecayOptimizer(0.1, weight_decay_rate=0.0)
+    assert not no_decay._do_use_weight_decay("bert/pooler/dense/kernel")
+    assert optimizer._get_variable_name("bert/pooler/dense/kernel:0") == "bert/pooler/dense/kernel"
+
+
+def test_slot_variable_names():
+    """Adam moments are `<var>/adam_m`, `<var>/adam_v` (the original's checkpoint
+    names), float32 zeros of the variable's shape, not trainable."""
+    with tf.Graph().as_default():
+        with tf.variable_scope("bert/pooler/dense"):
+            kernel = tf.get_variable("kernel", [3, 2])
+            bias = tf.get_variable("bias", [2])
+        loss = tf.reduce_sum(kernel) + tf.reduce_sum(bias)
+        optimization.create_optimizer(loss, 1e-3, 10, 1, use_tpu=False)
+        specs = {v.op.name: v.shape.as_list() for v in tf.global_variables()}
+        trainable = {v.op.name for v in tf.trainable_variables()}
+    assert specs == {
+        "bert/pooler/dense/kernel": [3, 2], "bert/pooler/dense/bias": [2],
+        "global_step": [],
+        "bert/pooler/dense/kernel/adam_m": [3, 2], "bert/pooler/dense/kernel/adam_v": [3, 2],
+        "bert/pooler/dense/bias/adam_m": [2], "bert/pooler/dense/bias/adam_v": [2],
+    }
+    assert trainable == {"bert/pooler/dense/kernel", "bert/pooler/dense/bias"}
+
+
+def test_gradient_clipping_at_global_norm_one():
+    """A huge gradient is scaled to global norm 1 before Adam: m after step 0 is
+    0.1 * g / ||g||."""
+    g = np.array([300.0, -400.0], np.float32)  # norm 500
+    with tf.Graph().as_default():
+        w = tf.get_variable("w", initializer=tf.zeros([2]))
+        loss = tf.reduce_sum(tf.constant(g) * w)
+        train_op = optimization.create_optimizer(loss, 1e-3, 10, 2, use_tpu=False)
+        m = tf.global_variables()[-2]
+        assert m.op.name == "w/adam_m"
+        with tf.Session() as sess:
+            sess.run(tf.global_variables_initializer())
+            sess.run(train_op)
+            m_np = sess.run(m)
+    np.testing.assert_allclose(m_np, 0.1 * g / 500.0, rtol=1e-6)
+
+
+# -------------------------------------------------------- schedule and the global step
+
+
+@pytest.mark.parametrize(
+    "num_warmup_steps, steps_and_rates",
+    [
+        (4, [(0, 0.0), (1, 0.025), (2, 0.05), (3, 0.075), (4, 0.06), (7, 0.03), (9, 0.01), (10, 0.0), (15, 0.0)]),
+        (0, [(0, 0.1), (1, 0.09), (5, 0.05), (10, 0.0), (12, 0.0)]),
+    ],
+    ids=["warmup", "no_warmup"])
+def test_learning_rate_schedule(num_warmup_steps, steps_and_rates):
+    """init_lr 0.1, 10 training steps: linear warmup to the step of num_warmup_steps,
+    then polynomial (power 1) decay from the full-schedule line to 0, 0 afterwards."""
+    with tf.Graph().as_default():
+        step = tf.placeholder(tf.int64, [])
+        learning_rate = optimization.create_learning_rate(step, 0.1, 10, num_warmup_steps)
+        with tf.Session() as sess:
+            for k, expected in steps_and_rates:
+                assert expected == pytest.approx(_expected_learning_rate(k, 0.1, 10, num_warmup_steps))
+                assert sess.run(learning_rate, {step: k}) == pytest.approx(expected, abs=1e-7), k
+
+
+def test_step_k_trains_with_learning_rate_of_step_k():
+    """The learning rate each training step applied, read back from the update of a
+    bias (no weight decay) with a constant gradient, is the schedule at the global
+    step before that training step: 0 at step 0 under warmup."""
+    init_lr, num_train_steps, num_warmup_steps = 0.1, 8, 3
+    g = np.array([0.3, -0.4], np.float32)  # norm 0.5: no clipping
+    with tf.Graph().as_default():
+        w = tf.get_variable("layer/bias", initializer=tf.zeros([2]))
+        loss = tf.reduce_sum(tf.constant(g) * w)
+        train_op = optimization.create_optimizer(loss, init_lr, num_train_steps, num_warmup_steps, use_tpu=False)
+        global_step = tf.train.get_global_step()
+        applied = []
+        with tf.Session() as sess:
+            sess.run(tf.global_variables_initializer())
+            previous = sess.run(w)
+            for k in range(num_train_steps + 2):
+                assert sess.run(global_step) == k
+                sess.run(train_op)
+                current = sess.run(w)
+                m = (1.0 - 0.9 ** (k + 1)) * g
+                v = (1.0 - 0.999 ** (k + 1)) * g * g
+                update = m / (np.sqrt(v) + 1e-6)
+                applied.append(float(np.mean((previous - current) / update)))
+                previous = current
+    expected = [_expected_learning_rate(k, init_lr, num_train_steps, num_warmup_steps)
+                for k in range(num_train_steps + 2)]
+    np.testing.assert_allclose(applied, expected, atol=1e-6)
+    assert applied[0] == 0.0
+
+
+def test_global_step_advances_once_per_step():
+    with tf.Graph().as_default():
+        w = tf.get_variable("w", initializer=tf.constant([1.0, 2.0]))
+        train_op = optimization.create_optimizer(tf.reduce_sum(w * w), 1e-2, 10, 2, use_tpu=False)
+        global_step = tf.train.get_global_step()
+        assert global_step.dtype.base_dtype == tf.int64
+        with tf.Session() as sess:
+            sess.run(tf.global_variables_initializer())
+            for k in range(1, 6):
+                sess.run(train_op)
+                assert sess.run(global_step) == k
+
+
+def test_use_tpu_wraps_in_cross_shard_optimizer(monkeypatch):
+    """use_tpu=True goes through tf.tpu.CrossShardOptimizer, which sums each gradient
+    across TPU replicas (CrossReplicaSum ops: the graph builds here, runs on TPU only)."""
+    wrapped = []
+    original_class = tf.tpu.CrossShardOptimizer
+
+    def spy(optimizer, *args, **kwargs):
+        wrapped.append(optimizer)
+        return original_class(optimizer, *args, **kwargs)
+
+    monkeypatch.setattr(tf.tpu, "CrossShardOptimizer", spy)
+
+    def op_types(use_tpu):
+        with tf.Graph().as_default() as graph:
+            w = tf.get_variable("w", initializer=tf.constant([1.0, -2.0]))
+            optimization.create_optimizer(tf.reduce_sum(tf.square(w - 3.0)), 0.1, 5, 1, use_tpu)
+            return {op.type for op in graph.get_operations()}
+
+    assert "CrossReplicaSum" not in op_types(False)
+    assert wrapped == []
+    assert "CrossReplicaSum" in op_types(True)
+    assert len(wrapped) == 1 and isinstance(wrapped[0], optimization.AdamWeightDecayOptimizer)
+
+
+# ---------------------------------------------------- trajectory equal to the original
+
+NUM_TRAIN_STEPS, NUM_WARMUP_STEPS, INIT_LR = 6, 2, 1e-2
+NUM_STEPS_RUN = NUM_TRAIN_STEPS + 1  # one step past the end of the schedule (lr 0)
+
+
+def _classifier_inputs():
+    rng = np.random.RandomState(0)
+    input_ids = rng.randint(1, TINY["vocab_size"], size=(4, 9)).astype(np.int32)
+    input_mask = np.ones_like(input_ids)
+    input_mask[1, 6:] = 0
+    input_mask[2, 3:] = 0
+    input_ids[input_mask == 0] = 0
+    token_type_ids = np.zeros_like(input_ids)
+    token_type_ids[:, 4:] = 1
+    labels = np.array([0, 1, 1, 0], np.int32)
+    return input_ids, input_mask, token_type_ids, labels
+
+
+def _train_trajectory(modeling_module, optimization_module, init_values=None):
+    """Fine-tunes a tiny BERT classifier (is_training=False: no dropout, so runs are
+    comparable) for NUM_STEPS_RUN steps. Returns (initial trainable values,
+    [(loss before the step, {every global variable: value after the step})])."""
+    input_ids, input_mask, token_type_ids, labels = _classifier_inputs()
+    with tf.Graph().as_default():
+        tf.set_random_seed(7)
+        model = modeling_module.BertModel(
+            modeling_module.BertConfig(**TINY), False, tf.constant(input_ids), tf.constant(input_mask),
+            tf.constant(token_type_ids))
+        pooled = model.get_pooled_output()
+        output_weights = tf.get_variable("output_weights", [2, TINY["hidden_size"]],
+                                         initializer=tf.truncated_normal_initializer(stddev=0.02))
+        output_bias = tf.get_variable("output_bias", [2], initializer=tf.zeros_initializer())
+        logits = tf.nn.bias_add(tf.matmul(pooled, output_weights, transpose_b=True), output_bias)
+        loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits))
+        train_op = optimization_module.create_optimizer(loss, INIT_LR, NUM_TRAIN_STEPS, NUM_WARMUP_STEPS, False)
+        state = {v.op.name: v for v in tf.global_variables()}
+        with tf.Session() as sess:
+            sess.run(tf.global_variables_initializer())
+            if init_values is not None:
+                for var in tf.trainable_variables():
+                    var.load(init_values[var.op.name], sess)
+            initial = sess.run({v.op.name: v for v in tf.trainable_variables()})
+            history = []
+            for _ in range(NUM_STEPS_RUN):
+                loss_value, _ = sess.run([loss, train_op])
+                history.append((float(loss_value), sess.run(state)))
+    return initial, history
+
+
+@pytest.fixture(scope="module")
+def trajectories(orig_modules):
+    """Three runs from the same initial weights: the original end to end; our
+    modeling with the original's optimizer; ours end to end."""
+    orig_modeling, orig_optimization = orig_modules
+    initial, original = _train_trajectory(orig_modeling, orig_optimization)
+    _, orig_optimizer_only = _train_trajectory(modeling, orig_optimization, initial)
+    _, ours = _train_trajectory(modeling, optimization, initial)
+    return {"initial": initial, "original": original, "orig_optimizer": orig_optimizer_only, "ours": ours}
+
+
+def _max_differences(history_a, history_b):
+    """[(|loss difference|, max |variable difference|)] per step; the variables
+    (trainable, Adam moments, global_step) must carry the same names."""
+    diffs = []
+    for (loss_a, state_a), (loss_b, state_b) in zip(history_a, history_b):
+        assert state_a.keys() == state_b.keys()
+        diffs.append((abs(loss_a - loss_b),
+                      max(float(np.abs(np.asarray(state_a[k], np.float64) - state_b[k]).max()) for k in state_a)))
+    return diffs
+
+
+def test_trajectory_equals_original_optimizer(trajectories):
+    """Same model graph, the two optimizers: equal after every step to 1e-6 (losses,
+    weights, adam_m/adam_v, global_step), across warmup, decay and past the end."""
+    diffs = _max_differences(trajectories["orig_optimizer"], trajectories["ours"])
+    assert len(diffs) == NUM_STEPS_RUN
+    assert max(d for pair in diffs for d in pair) <= 1e-6, diffs
+
+
+def test_trajectory_equals_original_end_to_end(trajectories):
+    """Original modeling + optimization vs ours: equal after every step to 1e-6."""
+    diffs = _max_differences(trajectories["original"], trajectories["ours"])
+    assert max(d for pair in diffs for d in pair) <= 1e-6, diffs
+
+
+def test_trajectory_is_real_training(trajectories):
+    """The compared runs do train: weights fixed at step 0 (learning rate 0) and after
+    the schedule's end, moving in between, the loss falling; global_step = k + 1."""
+    initial, ours = trajectories["initial"], trajectories["ours"]
+    losses = [loss for loss, _ in ours]
+
+    def max_change(before, after):  # over the trainable variables
+        return max(float(np.abs(after[k] - before[k]).max()) for k in initial)
+
+    assert max_change(initial, ours[0][1]) == 0.0  # step 0: learning rate 0
+    assert max_change(initial, ours[1][1]) > 1e-3
+    assert max_change(ours[-2][1], ours[-1][1]) == 0.0  # past num_train_steps: learning rate 0
+    assert losses[-1] < 0.5 * losses[0]
+    assert [state["global_step"] for _, state in ours] == list(range(1, NUM_STEPS_RUN + 1))
