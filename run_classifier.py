@@ -111,6 +111,8 @@ flags.DEFINE_string("export_dir", None,
 flags.DEFINE_bool("write_reports", True,
                   "After eval, write a classification report, a confusion matrix and PNG plots "
                   "of it and of the training loss to --output_dir.")
+flags.DEFINE_integer("save_summary_steps", 100,
+                     "Write the training loss to TensorBoard (and training_loss.png) every this many steps.")
 flags.DEFINE_integer("keep_checkpoint_max", 5, "How many recent checkpoints to keep.")
 flags.DEFINE_integer("log_every_seconds", 10, "Seconds between training progress lines.")
 
@@ -466,6 +468,7 @@ def make_estimator(model_fn):
         model_dir=FLAGS.output_dir,
         save_checkpoints_steps=FLAGS.save_checkpoints_steps,
         keep_checkpoint_max=FLAGS.keep_checkpoint_max,
+        save_summary_steps=FLAGS.save_summary_steps,
         tf_random_seed=FLAGS.seed,
         tpu_config=tf.estimator.tpu.TPUConfig(
             tpu_job_name=FLAGS.tpu_job_name,
@@ -562,6 +565,7 @@ def predict(estimator, processor, label_list, tokenizer, is_regression):
 # ---------------------------------------------------------------------------------- main
 def main(_):
     tf.logging.set_verbosity(tf.logging.INFO)
+    tf.get_logger().propagate = False  # one copy of each line, even if a library set up logging
 
     validate_flags()
     bert_config = load_bert_config()

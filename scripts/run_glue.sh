@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# Fine-tunes BERT-Base, Uncased on a GLUE task with run_classifier.py, with the recipe of
+# google-research/bert's README. Run with --help for the details.
+set -euo pipefail
+
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+GLUE_GIST="https://gist.github.com/W4ngatang/60c2bdb54d156a41194446737ce03e2e"
+
+usage() {
+  cat <<EOF
+usage: scripts/run_glue.sh TASK [run_classifier.py flags...]
+
+TASK: MRPC, CoLA, SST-2, QQP, QNLI, RTE, WNLI, STS-B, MNLI or MNLI-MM (any case;
+SST2 and STSB are accepted too). MNLI-MM evaluates on the mismatched dev/test sets
+and reads \$GLUE_DIR/MNLI; to evaluate an MNLI model rather than train again, pass
+  --do_train=false --init_checkpoint=\$OUTPUT_DIR_OF_MNLI/model.ckpt-NNNN
+
+Runs run_classifier.py --task_name=<task> --do_train --do_eval --do_predict on
+\$GLUE_DIR/<TASK> with the recipe of google-research/bert's README:
+  --max_seq_length=128 --train_batch_size=32 --learning_rate=2e-5 --num_train_epochs=3
+(batch 32 at 128 tokens fits a 12 GB GPU with BERT-Base). eval_results.txt (dev set)
+and test_results.tsv (test-set probabilities, for a GLUE submission) land in \$OUTPUT_DIR.
+Flags given after TASK go to run_classifier.py after these defaults and so override
+them, e.g. scripts/run_glue.sh RTE --num_train_epochs=4 --seed=1
+
+The BERT model is downloaded when absent, as by scripts/run_imdb.sh (resumable,
+verified). GLUE itself cannot be downloaded reliably, so it is not: get it with
+download_glue_data.py ($GLUE_GIST,
+"python download_glue_data.py --data_dir glue_data --tasks all") or from
+https://gluebenchmark.com/tasks, and put each task's folder (MRPC, CoLA, SST-2, QQP,
+QNLI, RTE, WNLI, STS-B, MNLI, holding train.tsv, dev*.tsv, test*.tsv) in \$GLUE_DIR.
+
+Environment:
+  GLUE_DIR      the GLUE folders (default: $PROJECT_DIR/glue_data)
+  BERT_DIR      the model directory: bert_config.json, vocab.txt, bert_model.ckpt.*
+                (default: $PROJECT_DIR/.cache/models/<zip name>); used as is if
+                complete, or a gs:// path
+  DOWNLOAD_DIR  where the BERT zip is kept (default: $PROJECT_DIR/.cache/downloads)
+  OUTPUT_DIR    checkpoints and results (default: $PROJECT_DIR/output/glue/<task>)
+  TPU_NAME      run on this Cloud TPU: adds --use_tpu --tpu_name=\$TPU_NAME (then
+                OUTPUT_DIR and BERT_DIR must be gs:// paths)
+  PYTHON        default: the project's .venv/bin/python if present, else python3
+  BERT_URL      download the model from elsewhere (a mirror, a file:// path)
+  BERT_SHA256   the zip's expected SHA-256 ("skip": no check); by default the size of
+                Google's zip and the SHA-256 of each file in it are checked
+  DRY_RUN=1     print what would be downloaded and the final command; change nothing
+  FETCH_ONLY=1  download, verify and extract the model, check the data, then stop
+EOF
+}
+
+case "${1:-}" in
+  -h | --help)
+    usage
+    exit 0
+    ;;
+  "")
+    usage >&2
+    exit 2
+    ;;
+esac
+
+TASK_ARG=$1
+shift
+# TASK -> the GLUE folder and run_classifier's --task_name.
+case "$(printf '%s' "$TASK_ARG" | tr '[:upper:]' '[:lower:]')" in
+  mrpc) GLUE_TASK=MRPC TASK_NAME=mrpc ;;
+  cola) GLUE_TASK=CoLA TASK_NAME=cola ;;
+  sst-2 | sst2) GLUE_TASK=SST-2 TASK_NAME=sst-2 ;;
+  qqp) GLUE_TASK=QQP TASK_NAME=qqp ;;
+  qnli) GLUE_TASK=QNLI TASK_NAME=qnli ;;
+  rte) GLUE_TASK=RTE TASK_NAME=rte ;;
+  wnli) GLUE_TASK=WNLI TASK_NAME=wnli ;;
+  sts-b | stsb) GLUE_TASK=STS-B TASK_NAME=sts-b ;;
+  mnli) GLUE_TASK=MNLI TASK_NAME=mnli ;;
+  mnli-mm | mnlimm) GLUE_TASK=MNLI TASK_NAME=mnli-mm ;;
+  *)
+    printf '[%s] error: unknown GLUE task %q; use one of MRPC, CoLA, SST-2, QQP, QNLI, RTE, WNLI, STS-B, MNLI, MNLI-MM\n' \
+      "$SCRIPT_NAME" "$TASK_ARG" >&2
+    exit 2
+    ;;
+esac
+
+PYTHON="${PYTHON:-$(default_python)}"
+GLUE_DIR="${GLUE_DIR:-$PROJECT_DIR/glue_data}"
+TASK_DIR="$GLUE_DIR/$GLUE_TASK"
+BERT_URL="${BERT_URL:-$BERT_URL_DEFAULT}"
+BERT_NAME="$(url_basename "$BERT_URL")"
+BERT_DIR="${BERT_DIR:-$PROJECT_DIR/.cache/models/${BERT_NAME%.zip}}"
+DOWNLOAD_DIR="${DOWNLOAD_DIR:-$PROJECT_DIR/.cache/downloads}"
+OUTPUT_DIR="${OUTPUT_DIR:-$PROJECT_DIR/output/glue/$TASK_NAME}"
+
+check_glue() {
+  if is_remote_path "$TASK_DIR" || [[ -d "$TASK_DIR" ]]; then
+    return 0
+  fi
+  die "the $GLUE_TASK data is not in $TASK_DIR." \
+      "GLUE is not downloaded by this script. Get it with download_glue_data.py," \
+      "    $GLUE_GIST" \
+      "    python download_glue_data.py --data_dir glue_data --tasks all" \
+      "or from https://gluebenchmark.com/tasks, and put the $GLUE_TASK folder" \
+      "(train.tsv, dev*.tsv, test*.tsv) at exactly this path:" \
+      "    $TASK_DIR" \
+      "(or set GLUE_DIR to the folder that holds $GLUE_TASK/)."
+}
+
+set_tpu_flags OUTPUT_DIR BERT_DIR
+cmd=(
+  "$PYTHON" "$PROJECT_DIR/run_classifier.py"
+  "--task_name=$TASK_NAME"
+  --do_train --do_eval --do_predict
+  "--data_dir=$TASK_DIR"
+  "--vocab_file=$BERT_DIR/vocab.txt"
+  "--bert_config_file=$BERT_DIR/bert_config.json"
+  "--init_checkpoint=$BERT_DIR/bert_model.ckpt"
+  "--do_lower_case=$(lower_case_for "$BERT_DIR")"
+  --max_seq_length=128
+  --train_batch_size=32
+  --learning_rate=2e-5
+  --num_train_epochs=3.0
+  "--output_dir=$OUTPUT_DIR"
+  "${TPU_FLAGS[@]+"${TPU_FLAGS[@]}"}"
+  "$@"
+)
+
+if is_truthy "${DRY_RUN:-}"; then
+  if ! is_remote_path "$TASK_DIR" && [[ ! -d "$TASK_DIR" ]]; then
+    warn "$TASK_DIR does not exist (GLUE is not downloaded by this script; see --help)"
+  fi
+  if ! is_remote_path "$BERT_DIR" && ! bert_present "$BERT_DIR"; then
+    log "would fetch $BERT_URL to $DOWNLOAD_DIR/$BERT_NAME and extract it into $BERT_DIR"
+  fi
+  run_or_print "${cmd[@]}"
+  exit 0
+fi
+
+check_glue
+ensure_bert "$BERT_DIR" "$BERT_URL" "$DOWNLOAD_DIR"
+if is_truthy "${FETCH_ONLY:-}"; then
+  log "FETCH_ONLY: data in $TASK_DIR, model in $BERT_DIR; not training"
+  exit 0
+fi
+run_or_print "${cmd[@]}"
