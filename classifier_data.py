@@ -15,11 +15,16 @@ Additions over the original, all off by default:
 * TFRecords are written to a temporary name and renamed, so a crash never leaves a
   half-written file that a later run would take as complete; progress is logged with
   examples/sec.
+* `cached_convert_examples_to_features` reuses a TFRecord only when a fingerprint of
+  everything that made it (the examples' text and labels, the vocabulary, casing,
+  max_seq_length, label list, truncation, the task) matches, and rebuilds it otherwise.
 """
 
 from __future__ import annotations
 
 import collections
+import hashlib
+import json
 import os
 import time
 from typing import Iterable, Optional, Sequence
@@ -262,6 +267,74 @@ def file_based_convert_examples_to_features(
             tf.io.gfile.remove(tmp_file)
     progress.update(count, force=True)
     return count
+
+
+FINGERPRINT_VERSION = 1
+
+
+def features_fingerprint(examples: Iterable, label_list: Sequence[str], max_seq_length: int, tokenizer,
+                         truncation: str = "head", extra: Optional[dict] = None) -> str:
+    """SHA-256 over everything that determines the features of `examples`."""
+    digest = hashlib.sha256()
+    vocab = getattr(tokenizer, "vocab", {})
+    digest.update(hashlib.sha256("\n".join(vocab).encode("utf-8")).digest())
+    basic = getattr(tokenizer, "basic_tokenizer", None)
+    settings = {
+        "version": FINGERPRINT_VERSION,
+        "do_lower_case": getattr(basic, "do_lower_case", None),
+        "max_seq_length": max_seq_length,
+        "label_list": list(label_list),
+        "truncation": truncation,
+        "extra": extra or {},
+    }
+    digest.update(json.dumps(settings, sort_keys=True).encode("utf-8"))
+    for example in examples:
+        if isinstance(example, PaddingInputExample):
+            digest.update(b"\x00padding")
+        else:
+            row = [example.guid, example.text_a, example.text_b, example.label]
+            digest.update(json.dumps(row, ensure_ascii=False).encode("utf-8"))
+    return digest.hexdigest()
+
+
+def cached_convert_examples_to_features(
+    examples: Sequence,
+    label_list: Sequence[str],
+    max_seq_length: int,
+    tokenizer,
+    output_file: str,
+    truncation: str = "head",
+    extra_fingerprint: Optional[dict] = None,
+) -> bool:
+    """Writes `output_file` as `file_based_convert_examples_to_features` does, unless a
+    complete file made from the same inputs is already there.
+
+    The fingerprint is kept beside the records in `<output_file>.fingerprint`, written
+    only after the records are complete. Returns True when the file was reused.
+    """
+    fingerprint = features_fingerprint(examples, label_list, max_seq_length, tokenizer, truncation,
+                                       extra_fingerprint)
+    sidecar = f"{output_file}.fingerprint"
+    name = os.path.basename(output_file)
+    if tf.io.gfile.exists(output_file) and tf.io.gfile.exists(sidecar):
+        with tf.io.gfile.GFile(sidecar) as f:
+            previous = f.read().strip()
+        if previous == fingerprint:
+            tf.logging.info("Reusing %s: its fingerprint %s matches the inputs", name, fingerprint[:12])
+            return True
+        tf.logging.info("Rebuilding %s: inputs changed (fingerprint %s, was %s)", name, fingerprint[:12],
+                        previous[:12])
+    else:
+        tf.logging.info("Building %s (fingerprint %s)", name, fingerprint[:12])
+    if tf.io.gfile.exists(sidecar):
+        tf.io.gfile.remove(sidecar)
+    file_based_convert_examples_to_features(examples, label_list, max_seq_length, tokenizer, output_file,
+                                            truncation)
+    tmp = f"{sidecar}.tmp-{os.getpid()}"
+    with tf.io.gfile.GFile(tmp, "w") as f:
+        f.write(fingerprint + "\n")
+    tf.io.gfile.rename(tmp, sidecar, overwrite=True)
+    return False
 
 
 def name_to_features(seq_length: int, is_regression: bool = False) -> dict:

@@ -182,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
         return 1
-    except ValueError as e:  # serving.ExportError and the like
+    except (ValueError, OSError) as e:  # serving.ExportError, unreadable files
         if os.environ.get("BERT_TRACEBACK"):
             raise
         print(f"{PROG}: error: {' '.join(str(e).split())}", file=sys.stderr)
@@ -199,25 +199,32 @@ def run(args) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow.compat.v1 as tf
 
-    tf.logging.set_verbosity(tf.logging.ERROR)
+    verbosity = tf.logging.get_verbosity()
+    tf.logging.set_verbosity(tf.logging.ERROR)  # no deprecation warnings around the output
+    try:
+        return _predict(args, texts)
+    finally:
+        tf.logging.set_verbosity(verbosity)
+
+
+def _predict(args, texts: list) -> int:
     import serving
 
     start = time.perf_counter()
-    predictor = serving.load_predictor(args.export_dir, batch_size=args.batch_size)
-    print(f"{PROG}: loaded {args.export_dir} in {time.perf_counter() - start:.2f} s (with a warm-up call)",
-          file=sys.stderr)
+    with serving.load_predictor(args.export_dir, batch_size=args.batch_size) as predictor:
+        print(f"{PROG}: loaded {args.export_dir} in {time.perf_counter() - start:.2f} s (with a warm-up call)",
+              file=sys.stderr)
+        if args.benchmark and args.batch_size != 1:
+            _, calls = timed_predict(predictor, texts, 1)
+            print(timing_line(calls, 1), file=sys.stderr)
+        outputs, calls = timed_predict(predictor, texts, args.batch_size)
+        print(timing_line(calls, args.batch_size), file=sys.stderr)
+        labels, is_regression = predictor.labels, predictor.is_regression
 
-    if args.benchmark and args.batch_size != 1:
-        _, calls = timed_predict(predictor, texts, 1)
-        print(timing_line(calls, 1), file=sys.stderr)
-    outputs, calls = timed_predict(predictor, texts, args.batch_size)
-    print(timing_line(calls, args.batch_size), file=sys.stderr)
-
-    lines = format_results(texts, outputs, predictor.labels, predictor.is_regression, args.output_format)
+    lines = format_results(texts, outputs, labels, is_regression, args.output_format)
     sys.stdout.write("".join(line + "\n" for line in lines))
-    predictor.close()
+    sys.stdout.flush()
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

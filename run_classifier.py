@@ -29,6 +29,7 @@ import tokenization
 # Re-exported: callers of the original import these from run_classifier.
 from classifier_data import (  # noqa: F401
     _truncate_seq_pair,
+    cached_convert_examples_to_features,
     convert_examples_to_features,
     convert_single_example,
     file_based_convert_examples_to_features,
@@ -486,11 +487,16 @@ def make_estimator(model_fn):
 
 
 # ---------------------------------------------------------------------------- the steps
+def write_records(examples, label_list, tokenizer, record_file):
+    """Writes (or reuses, when its fingerprint matches) the TFRecord file of `examples`."""
+    cached_convert_examples_to_features(
+        examples, label_list, FLAGS.max_seq_length, tokenizer, record_file,
+        truncation=FLAGS.truncation_strategy, extra_fingerprint={"task": FLAGS.task_name.lower()})
+
+
 def train(estimator, train_examples, label_list, tokenizer, num_train_steps, is_regression):
     train_file = os.path.join(FLAGS.output_dir, "train.tf_record")
-    file_based_convert_examples_to_features(
-        train_examples, label_list, FLAGS.max_seq_length, tokenizer, train_file,
-        truncation=FLAGS.truncation_strategy)
+    write_records(train_examples, label_list, tokenizer, train_file)
     tf.logging.info("***** Running training *****")
     tf.logging.info("  Num examples = %d", len(train_examples))
     tf.logging.info("  Batch size = %d", FLAGS.train_batch_size)
@@ -509,9 +515,7 @@ def _prepare_for_inference(examples, batch_size, name, label_list, tokenizer, is
         # TPUs need full batches: pad with fake examples that get weight 0.
         examples = pad_to_batch_multiple(examples, batch_size)
     record_file = os.path.join(FLAGS.output_dir, f"{name}.tf_record")
-    file_based_convert_examples_to_features(
-        examples, label_list, FLAGS.max_seq_length, tokenizer, record_file,
-        truncation=FLAGS.truncation_strategy)
+    write_records(examples, label_list, tokenizer, record_file)
     tf.logging.info("  Num examples = %d (%d actual, %d padding)",
                     len(examples), num_actual, len(examples) - num_actual)
     tf.logging.info("  Batch size = %d", batch_size)

@@ -202,14 +202,15 @@ fetch() {
   download "$url" "$part" || rc=$?
   if [[ $rc != 0 ]]; then
     if [[ -f "$part" && ! -s "$part" ]]; then rm -f -- "$part"; fi
-    local kept=""
-    if [[ -s "$part" ]]; then kept="The partial download $part is kept: running again resumes it."; fi
-    die "could not download $url (downloader exit status $rc)." \
-        "No network here? Download the file by hand, e.g. on another machine:" \
-        "    curl -fLO $url" \
-        "and put it at exactly this path:" \
-        "    $dest" \
-        "then run this script again (the file is verified before use). $kept"
+    local lines=(
+      "No network here? Download the file by hand, e.g. on another machine:"
+      "    curl -fL -o $(basename -- "$dest") $url"
+      "and put it at exactly this path:"
+      "    $dest"
+      "then run this script again (the file is verified before use)."
+    )
+    if [[ -s "$part" ]]; then lines+=("The partial download $part is kept: running again resumes it."); fi
+    die "could not download $url (downloader exit status $rc)." "${lines[@]}"
   fi
   if ! verify_file "$part" "$sha" "$size"; then
     mv -f -- "$part" "$bad"
@@ -234,10 +235,13 @@ lower_case_for() {
   esac
 }
 
-# url_basename URL : the file name a URL ends with (no query string).
-url_basename() {
+# bert_zip_name URL : the file name a BERT zip URL ends with (no query string), or
+# Google's name for BERT-Base, Uncased when that is no *.zip name.
+bert_zip_name() {
   local name="${1%%\?*}"
-  printf '%s\n' "${name##*/}"
+  name="${name##*/}"
+  if [[ "$name" != ?*.zip ]]; then name=$BERT_BASE_UNCASED_ZIP; fi
+  printf '%s\n' "$name"
 }
 
 # ensure_bert BERT_DIR URL DOWNLOAD_DIR
@@ -260,7 +264,7 @@ ensure_bert() {
   fi
 
   local zip_name sha size check_members=0
-  zip_name="$(url_basename "$url")"
+  zip_name="$(bert_zip_name "$url")"
   sha="${BERT_SHA256:-}"
   size="${BERT_SIZE:-}"
   if [[ -z "$sha" && "$zip_name" == "$BERT_BASE_UNCASED_ZIP" ]]; then

@@ -3,7 +3,7 @@
 # google-research/bert's README. Run with --help for the details.
 set -euo pipefail
 
-# shellcheck source=scripts/lib.sh
+# shellcheck source=lib.sh source-path=SCRIPTDIR
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 GLUE_GIST="https://gist.github.com/W4ngatang/60c2bdb54d156a41194446737ce03e2e"
@@ -86,7 +86,7 @@ PYTHON="${PYTHON:-$(default_python)}"
 GLUE_DIR="${GLUE_DIR:-$PROJECT_DIR/glue_data}"
 TASK_DIR="$GLUE_DIR/$GLUE_TASK"
 BERT_URL="${BERT_URL:-$BERT_URL_DEFAULT}"
-BERT_NAME="$(url_basename "$BERT_URL")"
+BERT_NAME="$(bert_zip_name "$BERT_URL")"
 BERT_DIR="${BERT_DIR:-$PROJECT_DIR/.cache/models/${BERT_NAME%.zip}}"
 DOWNLOAD_DIR="${DOWNLOAD_DIR:-$PROJECT_DIR/.cache/downloads}"
 OUTPUT_DIR="${OUTPUT_DIR:-$PROJECT_DIR/output/glue/$TASK_NAME}"

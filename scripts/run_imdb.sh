@@ -4,7 +4,7 @@
 # Run with --help for the details.
 set -euo pipefail
 
-# shellcheck source=scripts/lib.sh
+# shellcheck source=lib.sh source-path=SCRIPTDIR
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 usage() {
@@ -71,12 +71,12 @@ PYTHON="${PYTHON:-$(default_python)}"
 DATA_DIR="${DATA_DIR:-$PROJECT_DIR/.cache/imdb}"
 IMDB_URL="${IMDB_URL:-$IMDB_URL_DEFAULT}"
 BERT_URL="${BERT_URL:-$BERT_URL_DEFAULT}"
-BERT_NAME="$(url_basename "$BERT_URL")"
+BERT_NAME="$(bert_zip_name "$BERT_URL")"
 BERT_DIR="${BERT_DIR:-$PROJECT_DIR/.cache/models/${BERT_NAME%.zip}}"
 DOWNLOAD_DIR="${DOWNLOAD_DIR:-$PROJECT_DIR/.cache/downloads}"
 OUTPUT_DIR="${OUTPUT_DIR:-$PROJECT_DIR/output/imdb}"
 TRAIN_BATCH_SIZE="${TRAIN_BATCH_SIZE:-24}"
-IMDB_TARBALL="$DOWNLOAD_DIR/$(url_basename "$IMDB_URL")"
+IMDB_TARBALL="$DOWNLOAD_DIR/aclImdb_v1.tar.gz"
 
 # The IMDB checksums: TensorFlow Datasets' size and SHA-256, unless overridden.
 if [[ -n "${IMDB_SHA256:-}" ]]; then

@@ -170,3 +170,30 @@ def test_failed_write_leaves_nothing(tmp_path, tokenizers):
     with pytest.raises(DataError):
         classifier_data.file_based_convert_examples_to_features(examples, ["0", "1"], 16, tok, path)
     assert os.listdir(tmp_path) == []
+
+
+def test_cache_reuses_only_on_matching_fingerprint(tmp_path, tokenizers):
+    tok, _ = tokenizers
+    examples = [InputExample(f"train-{i}", f"sentence number {i}", None, str(i % 2)) for i in range(20)]
+    path = str(tmp_path / "train.tf_record")
+
+    def build(exs, **kw):
+        args = dict(label_list=["0", "1"], max_seq_length=16, tokenizer=tok, output_file=path)
+        args.update(kw)
+        return classifier_data.cached_convert_examples_to_features(exs, **args)
+
+    assert build(examples) is False  # first build
+    first = open(path, "rb").read()
+    assert build(examples) is True  # same inputs: reused
+    changed_text = examples[:5] + [InputExample("train-5", "another text", None, "1")] + examples[6:]
+    for exs, kw in [(changed_text, {}), (examples, {"max_seq_length": 32}), (examples, {"truncation": "tail"}),
+                    (examples, {"label_list": ["1", "0"]}), (examples, {"extra_fingerprint": {"task": "x"}})]:
+        assert build(exs, **kw) is False, kw  # rebuilt
+        assert build(exs, **kw) is True, kw
+    assert build(examples) is False and open(path, "rb").read() == first
+    cased = tokenization.FullTokenizer(shared_path("vocab", "uncased_vocab.txt"), do_lower_case=False)
+    assert build(examples, tokenizer=cased) is False
+    # A record file without its fingerprint (e.g. killed before the sidecar) is rebuilt.
+    os.remove(path + ".fingerprint")
+    assert build(examples) is False
+    assert sorted(os.listdir(tmp_path)) == ["train.tf_record", "train.tf_record.fingerprint"]

@@ -184,3 +184,47 @@ def test_checkpoint_that_does_not_fit_the_config(tiny_bert_dir, sentiment_dir, t
     last = r.stderr.strip().splitlines()[-1]
     assert "does not fit --bert_config_file" in last and "bert/encoder/layer_0/intermediate/dense" in last, last
     assert not (tmp_path / "out").exists()
+
+
+def test_same_seed_same_run(tiny_bert_dir, sentiment_dir, tmp_path):
+    outputs = []
+    for name in ("a", "b"):
+        out = tmp_path / name
+        r = run_cli([RUN_CLASSIFIER, "--task_name=csv", f"--data_dir={sentiment_dir}", f"--output_dir={out}",
+                     "--do_train", "--do_eval", "--do_predict", "--max_seq_length=32", "--train_batch_size=8",
+                     "--num_train_epochs=1", "--seed=11", "--write_reports=false", *model_flags(tiny_bert_dir)])
+        assert r.returncode == 0, r.stderr[-3000:]
+        outputs.append(((out / "eval_results.txt").read_text(), (out / "test_results.tsv").read_text()))
+    assert outputs[0] == outputs[1]
+
+
+def test_killed_training_resumes_from_the_last_checkpoint(tiny_bert_dir, sentiment_dir, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "out"
+    args = [sys.executable, RUN_CLASSIFIER, "--task_name=csv", f"--data_dir={sentiment_dir}",
+            f"--output_dir={out}", "--do_train", "--max_seq_length=16", "--train_batch_size=4",
+            "--num_train_epochs=8", "--save_checkpoints_steps=10", "--seed=5", *model_flags(tiny_bert_dir)]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=PROJECT_ROOT)
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    deadline = time.time() + 300
+    while not (out / "model.ckpt-10.index").exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert (out / "model.ckpt-10.index").exists()
+    assert not (out / "model.ckpt-128.index").exists(), "the run finished before it could be killed"
+
+    r = run_cli(args[1:])
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "Restoring parameters from" in r.stderr
+    steps = [int(line.split("model.ckpt-")[1].split()[0].rstrip(".")) for line in r.stderr.splitlines()
+             if "Restoring parameters from" in line and "model.ckpt-" in line]
+    assert steps and steps[0] >= 10
+    assert "Reusing train.tf_record" in r.stderr
+    import tensorflow.compat.v1 as tf
+
+    assert tf.train.latest_checkpoint(str(out)).endswith("model.ckpt-128")  # int(64 / 4 * 8)
