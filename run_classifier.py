@@ -383,6 +383,13 @@ def validate_flags():
         raise UsageError("--use_tpu needs --tpu_name (or --master)")
     if not tf.io.gfile.isdir(FLAGS.data_dir):
         raise UsageError(f"--data_dir not found: {FLAGS.data_dir}")
+    if FLAGS.export_dir:
+        import serving
+
+        try:
+            serving.check_export_dir(FLAGS.export_dir)
+        except serving.ExportError as e:
+            raise UsageError(f"--export_dir: {e}") from None
     if FLAGS.bert_hub_module_handle:
         if FLAGS.init_checkpoint:
             raise UsageError("--init_checkpoint and --bert_hub_module_handle exclude each other: "
@@ -458,6 +465,17 @@ def make_processor():
         raise UsageError(f"--task_name: {e}") from None
 
 
+def check_labels(label_list, **splits):
+    """Raises DataError for the first labelled example whose label is not in `label_list`."""
+    known = set(label_list)
+    for split, examples in splits.items():
+        for example in examples or ():
+            if example.label is not None and example.label not in known:
+                raise processors.DataError(
+                    f"{split} example {example.guid}: label {example.label!r} is not in the label list "
+                    f"({', '.join(label_list)})")
+
+
 def make_estimator(model_fn):
     tpu_cluster_resolver = None
     if FLAGS.use_tpu and FLAGS.tpu_name:
@@ -483,7 +501,8 @@ def make_estimator(model_fn):
         config=run_config,
         train_batch_size=FLAGS.train_batch_size,
         eval_batch_size=FLAGS.eval_batch_size,
-        predict_batch_size=FLAGS.predict_batch_size)
+        predict_batch_size=FLAGS.predict_batch_size,
+        export_to_tpu=False)  # the serving export (--export_dir) is for CPU/GPU
 
 
 # ---------------------------------------------------------------------------- the steps
@@ -527,9 +546,8 @@ def _prepare_for_inference(examples, batch_size, name, label_list, tokenizer, is
     return input_fn, num_actual, steps
 
 
-def evaluate(estimator, processor, label_list, tokenizer, is_regression):
+def evaluate(estimator, examples, label_list, tokenizer, is_regression):
     tf.logging.info("***** Running evaluation *****")
-    examples = processor.get_dev_examples(FLAGS.data_dir)
     input_fn, num_actual, steps = _prepare_for_inference(
         examples, FLAGS.eval_batch_size, "eval", label_list, tokenizer, is_regression)
     result = estimator.evaluate(input_fn=input_fn, steps=steps)
@@ -548,9 +566,8 @@ def evaluate(estimator, processor, label_list, tokenizer, is_regression):
     return result
 
 
-def predict(estimator, processor, label_list, tokenizer, is_regression):
+def predict(estimator, examples, label_list, tokenizer, is_regression):
     tf.logging.info("***** Running prediction *****")
-    examples = processor.get_test_examples(FLAGS.data_dir)
     input_fn, num_actual, _ = _prepare_for_inference(
         examples, FLAGS.predict_batch_size, "predict", label_list, tokenizer, is_regression)
     rows = []
@@ -574,13 +591,19 @@ def main(_):
     validate_flags()
     bert_config = load_bert_config()
     vocab_file, do_lower_case = tokenizer_settings()
-    tokenizer = tokenization.FullTokenizer(vocab_file=vocab_file, do_lower_case=do_lower_case)
+    try:
+        tokenizer = tokenization.FullTokenizer(vocab_file=vocab_file, do_lower_case=do_lower_case)
+    except (ValueError, OSError) as e:
+        raise UsageError(f"--vocab_file: {e}") from None
     processor = make_processor()
     label_list = processor.get_labels()
     is_regression = processor.output_mode == processors.REGRESSION
     num_labels = 1 if is_regression else len(label_list)
 
     train_examples, num_train_steps, num_warmup_steps = None, None, None
+    # Every data file is read before anything is written, so bad data stops the run early.
+    eval_examples = processor.get_dev_examples(FLAGS.data_dir) if FLAGS.do_eval else None
+    predict_examples = processor.get_test_examples(FLAGS.data_dir) if FLAGS.do_predict else None
     if FLAGS.do_train:
         train_examples = processor.get_train_examples(FLAGS.data_dir)
         num_train_steps = int(len(train_examples) / FLAGS.train_batch_size * FLAGS.num_train_epochs)
@@ -589,6 +612,8 @@ def main(_):
             raise UsageError(
                 f"{len(train_examples)} training examples make no full batch of --train_batch_size "
                 f"{FLAGS.train_batch_size} in --num_train_epochs {FLAGS.num_train_epochs}")
+    if not is_regression:
+        check_labels(label_list, train=train_examples, dev=eval_examples)
     if FLAGS.init_checkpoint:
         check_checkpoint_fits(bert_config, FLAGS.init_checkpoint, num_labels, is_regression)
     make_output_dir(FLAGS.output_dir)
@@ -609,15 +634,16 @@ def main(_):
     if FLAGS.do_train:
         train(estimator, train_examples, label_list, tokenizer, num_train_steps, is_regression)
     if FLAGS.do_eval:
-        evaluate(estimator, processor, label_list, tokenizer, is_regression)
+        evaluate(estimator, eval_examples, label_list, tokenizer, is_regression)
     if FLAGS.do_predict:
-        predict(estimator, processor, label_list, tokenizer, is_regression)
+        predict(estimator, predict_examples, label_list, tokenizer, is_regression)
     if FLAGS.export_dir:
         import serving
 
         serving.export_model(estimator, FLAGS.export_dir, max_seq_length=FLAGS.max_seq_length,
                              vocab_file=vocab_file, do_lower_case=do_lower_case,
-                             label_list=label_list, is_regression=is_regression)
+                             label_list=label_list, is_regression=is_regression,
+                             truncation=FLAGS.truncation_strategy, init_checkpoint=FLAGS.init_checkpoint)
 
 
 def run_main(argv):
@@ -627,10 +653,12 @@ def run_main(argv):
     """
     try:
         main(argv)
-    except (UsageError, processors.DataError, FileNotFoundError) as e:
+    except (UsageError, processors.DataError, FileNotFoundError, ValueError) as e:
+        # ValueError also covers serving.ExportError and checks inside libraries.
         if os.environ.get("BERT_TRACEBACK"):
             raise
-        print(f"run_classifier.py: error: {e}", file=sys.stderr)
+        hint = "" if isinstance(e, (UsageError, processors.DataError)) else " (BERT_TRACEBACK=1 shows where)"
+        print(f"run_classifier.py: error: {e}{hint}", file=sys.stderr)
         sys.exit(1)
     except tf.train.NanLossDuringTrainingError:
         print("run_classifier.py: error: the training loss became NaN; lower --learning_rate or "

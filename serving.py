@@ -78,7 +78,7 @@ def check_export_dir(export_dir: str) -> None:
     """Raises ExportError unless `export_dir` may be (over)written by `export_model`:
     absent, an empty directory, or an earlier export. Cheap: call it before training."""
     if not export_dir:
-        raise ExportError("export directory is empty string")
+        raise ExportError("no export directory given")
     if not tf.io.gfile.exists(export_dir):
         return
     if not tf.io.gfile.isdir(export_dir):
@@ -168,8 +168,8 @@ def export_model(estimator, export_dir: str, max_seq_length: int, vocab_file: st
         if checkpoint_path is None:
             if not init_checkpoint:
                 raise ExportError(
-                    f"no checkpoint to export: nothing was trained in {estimator.model_dir}; "
-                    "run with --do_train (or predict with a fine-tuned --init_checkpoint)")
+                    f"no checkpoint to export: nothing was trained in {estimator.model_dir} "
+                    "(run with --do_train) and no fine-tuned init checkpoint was given to export")
             checkpoint_path = _checkpoint_from_init(estimator, init_checkpoint, receiver_fn, staging)
             source = init_checkpoint
         tf.logging.info("***** Exporting %s as a SavedModel to %s *****", source, export_dir)

@@ -180,7 +180,7 @@ fetch() {
     if [[ -n "$size" && "$have" -gt "$size" ]]; then
       log "discarding $part: larger ($have bytes) than the expected $size bytes"
       rm -f -- "$part"
-    elif [[ -n "$sha" && "$sha" != skip ]] && [[ -z "$size" || "$have" == "$size" ]]; then
+    elif [[ -n "$size" && "$have" == "$size" ]] || [[ -z "$size" && -n "$sha" && "$sha" != skip ]]; then
       # Complete already (e.g. interrupted before the rename)?
       if verify_file "$part" "$sha" "$size"; then
         mv -f -- "$part" "$dest"
@@ -307,6 +307,7 @@ ensure_bert() {
   if [[ -d "$bert_dir" ]]; then rmdir -- "$bert_dir"; fi
   mkdir -p -- "$(dirname -- "$bert_dir")"
   mv -- "$model" "$bert_dir"
+  rm -rf -- "$tmp"
   log "BERT model ready in $bert_dir"
 }
 

@@ -115,6 +115,7 @@ ensure_imdb() {
     die "$IMDB_TARBALL holds no aclImdb/{train,test}/{pos,neg}: not the IMDB archive"
   fi
   mv -- "$TEMP_DIR/aclImdb" "$DATA_DIR/aclImdb"
+  rm -rf -- "$TEMP_DIR"
   log "IMDB data ready in $DATA_DIR/aclImdb"
 }
 

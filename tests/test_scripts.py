@@ -143,7 +143,8 @@ def test_run_imdb_end_to_end_with_pass_through_overrides(env):
 def test_second_run_reuses_downloads_and_extraction(env, tmp_path):
     fetch = dict(env, FETCH_ONLY="1")
     assert_ok(run_script(RUN_IMDB, env=fetch))
-    gone = dict(fetch, IMDB_URL=f"file://{tmp_path}/gone.tar.gz", BERT_URL=f"file://{tmp_path}/gone/{BERT_NAME}.zip")
+    gone = dict(fetch, IMDB_URL=f"file://{tmp_path}/gone.tar.gz",
+                BERT_URL=f"file://{tmp_path}/gone/{BERT_NAME}.zip")
     # Extracted data and model present: nothing is fetched.
     r = run_script(RUN_IMDB, env=gone)
     assert_ok(r)
@@ -186,6 +187,31 @@ def test_checksum_mismatch_fails_and_sets_the_file_aside(env, sha_var, archive):
     assert os.path.exists(downloads(env, archive) + ".bad")
     if sha_var == "IMDB_SHA256":
         assert not os.path.exists(os.path.join(env["DATA_DIR"], "aclImdb"))
+
+
+@pytest.mark.parametrize("case", ["imdb-size", "bert-size", "bert-members"])
+def test_default_checks_reject_other_archives(env, bert_zip, case):
+    """Without IMDB_SHA256 / BERT_SHA256 the real archives' checks apply: TFDS's size and
+    sha256 for aclImdb; for the BERT zip its size, then the sha256 of each member file."""
+    run_env = dict(env, FETCH_ONLY="1")
+    if case == "imdb-size":
+        del run_env["IMDB_SHA256"]
+        expected, archive = "expected 84125825 bytes", "aclImdb_v1.tar.gz"
+    else:
+        del run_env["BERT_SHA256"]
+        archive = f"{BERT_NAME}.zip"
+        expected = "expected 407727028 bytes"
+        if case == "bert-members":
+            run_env["BERT_SIZE"] = str(os.path.getsize(bert_zip))
+            expected = "bert_config.json inside"
+    r = run_script(RUN_IMDB, env=run_env)
+    assert r.returncode == 1
+    assert "checksum mismatch" in r.stderr and expected in r.stderr
+    assert os.path.exists(downloads(env, archive) + ".bad")
+    assert not os.path.exists(env["BERT_DIR"])
+    if case == "bert-members":
+        assert "7b4e5f53efbd058c67cda0aacfafb340113ea1b5797d9ce6ee411704ba21fcbc" in r.stderr
+        assert not [n for n in os.listdir(os.path.dirname(env["BERT_DIR"])) if n.startswith(".tmp")]
 
 
 def test_hand_placed_file_is_verified(env, tmp_path, imdb_tarball):
