@@ -667,6 +667,8 @@ def run_main(argv):
 
 
 if __name__ == "__main__":
-    # The original marks data_dir, task_name, vocab_file, bert_config_file and output_dir
-    # as required; validate_flags checks them (the last two are optional with a Hub module).
+    # As the original; vocab_file and bert_config_file are required too unless
+    # --bert_hub_module_handle is given, which validate_flags checks.
+    for _name in ("data_dir", "task_name", "output_dir"):
+        flags.mark_flag_as_required(_name)
     app.run(run_main)
