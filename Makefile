@@ -25,7 +25,7 @@ lint: setup
 	$(VENV)/bin/ruff check .
 
 demo: setup
-	$(VENV)/bin/python demo.py
+	TF_CPP_MIN_LOG_LEVEL=3 $(VENV)/bin/python demo.py
 
 clean:
 	rm -rf $(VENV) .cache

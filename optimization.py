@@ -19,6 +19,14 @@ grouped `global_step.assign(global_step + 1)` with the update without ordering t
 two, so with resource variables the learning rate's read of `global_step` and the
 increment could in principle run in either order. Here the increment runs after the
 update (control dependency), so step k always uses the learning rate of step k.
+
+Under a `tf.distribute` strategy (`create_optimizer` called in a replica context, e.g.
+from an Estimator model_fn with `RunConfig(train_distribute=...)`), each replica's
+gradients (of its own mean loss) are all-reduced to their mean over replicas, which is
+the gradient of the mean loss over the global batch, before the clipping; the update is
+then applied once per step in cross-replica context (`merge_call`), to every copy of
+each mirrored variable alike. Without a strategy (or on TPU, where
+`CrossShardOptimizer` does the reduction) the graph is the one described above.
 """
 
 from __future__ import annotations
@@ -92,6 +100,10 @@ def create_optimizer(loss, init_lr, num_train_steps, num_warmup_steps, use_tpu):
 
     tvars = tf.trainable_variables()
     grads = tf.gradients(loss, tvars)
+    if _strategy_replica_context() is not None:
+        # Mean over replicas of the per-replica gradients: the global batch's gradient,
+        # clipped below exactly as on one device.
+        grads = all_reduce_gradients(grads)
     grads, _ = tf.clip_by_global_norm(grads, clip_norm=1.0)  # as in pre-training
 
     update_op = optimizer.apply_gradients(zip(grads, tvars), global_step=global_step)
@@ -103,6 +115,35 @@ def create_optimizer(loss, init_lr, num_train_steps, num_warmup_steps, use_tpu):
         new_global_step = global_step + 1
         increment_op = global_step.assign(new_global_step)
     return tf.group(update_op, increment_op, name="train_op")
+
+
+def _strategy_replica_context():
+    """The replica context when called in a replica of a (non-default) `tf.distribute`
+    strategy, e.g. inside `strategy.extended.call_for_each_replica`; else None (no
+    strategy, or cross-replica context)."""
+    if not tf.distribute.has_strategy() or tf.distribute.in_cross_replica_context():
+        return None
+    return tf.distribute.get_replica_context()
+
+
+def all_reduce_gradients(grads):
+    """Averages a list of gradients over the replicas of the current strategy.
+
+    Must be called in a replica context (see `_strategy_replica_context`). None entries
+    (variables the loss does not depend on) stay None. With every replica's loss the
+    mean over its equal share of the global batch, the result is, on every replica, the
+    gradient of the mean loss over the global batch.
+    """
+    replica_context = _strategy_replica_context()
+    if replica_context is None:
+        raise ValueError("all_reduce_gradients must be called in a replica context of a "
+                         "tf.distribute strategy")
+    present = [i for i, grad in enumerate(grads) if grad is not None]
+    reduced = replica_context.all_reduce(tf.distribute.ReduceOp.MEAN, [grads[i] for i in present])
+    result = list(grads)
+    for i, grad in zip(present, reduced):
+        result[i] = grad
+    return result
 
 
 class AdamWeightDecayOptimizer(tf.train.Optimizer):
@@ -121,6 +162,11 @@ class AdamWeightDecayOptimizer(tf.train.Optimizer):
 
     `apply_gradients` does NOT advance `global_step` (as the original); see
     `create_optimizer`.
+
+    Under a `tf.distribute` strategy, `apply_gradients` called in a replica context
+    expects gradients already averaged over the replicas (`all_reduce_gradients`; the
+    same values on every replica) and applies the update once, in cross-replica context,
+    to every copy of each variable.
     """
 
     def __init__(self,
@@ -159,39 +205,71 @@ class AdamWeightDecayOptimizer(tf.train.Optimizer):
         `<variable name>/adam_m` and `<variable name>/adam_v` (float32, zeros, not
         trainable). `global_step` is accepted for the `tf.train.Optimizer` interface
         and not advanced.
+
+        In a replica context of a `tf.distribute` strategy the gradients must already
+        be all-reduced (`all_reduce_gradients`); the update then runs once, through
+        `merge_call`, on each variable's copies (`strategy.extended.update`).
         """
+        if _strategy_replica_context() is not None:
+            return tf.distribute.get_replica_context().merge_call(
+                self._apply_gradients_cross_replica, args=(list(grads_and_vars),), kwargs={"name": name})
         assignments = []
         for grad, param in grads_and_vars:
             if grad is None or param is None:
                 continue
             param_name = self._get_variable_name(param.name)
-
-            # names kept ("<var>/adam_m", "<var>/adam_v"): checkpoints use them.
-            m = tf.get_variable(
-                name=param_name + "/adam_m",
-                shape=param.shape.as_list(),
-                dtype=tf.float32,
-                trainable=False,
-                initializer=tf.zeros_initializer())
-            v = tf.get_variable(
-                name=param_name + "/adam_v",
-                shape=param.shape.as_list(),
-                dtype=tf.float32,
-                trainable=False,
-                initializer=tf.zeros_initializer())
-
-            # Adam moments, without bias correction.
-            next_m = tf.multiply(self.beta_1, m) + tf.multiply(1.0 - self.beta_1, grad)
-            next_v = tf.multiply(self.beta_2, v) + tf.multiply(1.0 - self.beta_2, tf.square(grad))
-            update = next_m / (tf.sqrt(next_v) + self.epsilon)
-
-            # Decoupled weight decay: on the weights directly, never through m and v.
-            if self._do_use_weight_decay(param_name):
-                update += self.weight_decay_rate * param
-
-            next_param = param - self.learning_rate * update
-            assignments.extend([param.assign(next_param), m.assign(next_m), v.assign(next_v)])
+            m, v = self._create_moments(param_name, param)
+            assignments.extend(self._assign_update(param_name, grad, param, m, v))
         return tf.group(*assignments, name=name)
+
+    def _apply_gradients_cross_replica(self, strategy, grads_and_vars, name=None):
+        """`apply_gradients` in cross-replica context: the moments are created as mirrored
+        variables and every (variable, moments) copy is updated on its own device from
+        that device's copy of the (all-reduced) gradient."""
+        updates = []
+        for grad, param in grads_and_vars:
+            if grad is None or param is None:
+                continue
+            param_name = self._get_variable_name(param.name)
+            m, v = self._create_moments(param_name, param)
+
+            def update_copy(param_copy, grad_copy, m_copy, v_copy, param_name=param_name):
+                return tf.group(*self._assign_update(param_name, grad_copy, param_copy, m_copy, v_copy))
+
+            updates.append(strategy.extended.update(param, update_copy, args=(grad, m, v), group=True))
+        return tf.group(*updates, name=name)
+
+    @staticmethod
+    def _create_moments(param_name, param):
+        """The Adam moments of `param`, `<param_name>/adam_m` and `<param_name>/adam_v`."""
+        # names kept ("<var>/adam_m", "<var>/adam_v"): checkpoints use them.
+        m = tf.get_variable(
+            name=param_name + "/adam_m",
+            shape=param.shape.as_list(),
+            dtype=tf.float32,
+            trainable=False,
+            initializer=tf.zeros_initializer())
+        v = tf.get_variable(
+            name=param_name + "/adam_v",
+            shape=param.shape.as_list(),
+            dtype=tf.float32,
+            trainable=False,
+            initializer=tf.zeros_initializer())
+        return m, v
+
+    def _assign_update(self, param_name, grad, param, m, v):
+        """The three assignments of one step: [param, m, v]."""
+        # Adam moments, without bias correction.
+        next_m = tf.multiply(self.beta_1, m) + tf.multiply(1.0 - self.beta_1, grad)
+        next_v = tf.multiply(self.beta_2, v) + tf.multiply(1.0 - self.beta_2, tf.square(grad))
+        update = next_m / (tf.sqrt(next_v) + self.epsilon)
+
+        # Decoupled weight decay: on the weights directly, never through m and v.
+        if self._do_use_weight_decay(param_name):
+            update += self.weight_decay_rate * param
+
+        next_param = param - self.learning_rate * update
+        return [param.assign(next_param), m.assign(next_m), v.assign(next_v)]
 
     def _do_use_weight_decay(self, param_name):
         """True when the variable `param_name` gets weight decay."""

@@ -1,0 +1,304 @@
+"""Multi-device and multi-worker training through `tf.distribute`, on the Estimator engine.
+
+`run_classifier.py --distribution_strategy=...` uses this module:
+
+* `make_strategy(name, num_gpus)` builds the strategy: `mirrored` (one machine, several
+  GPUs, or several logical CPUs for tests) or `multi_worker_mirrored` (several machines
+  described by `TF_CONFIG`, each with its GPUs or its CPU; collective all-reduce).
+* `DistributedEstimator` is a plain `tf.estimator.Estimator` that takes the
+  TPUEstimator-style `model_fn(features, labels, mode, params)` and `input_fn(params)` of
+  run_classifier (the TPUEstimator path, `--use_tpu` or no strategy, is untouched).
+  Under a strategy the training `input_fn` is called with `params["batch_size"]` = the
+  global batch / the number of replicas, and on several workers each worker's dataset is
+  sharded, so one training step consumes one global batch of `--train_batch_size`
+  examples (the step count and learning-rate schedule are those of one device).
+* `train(estimator, input_fn, max_steps, hooks)`: `Estimator.train`, or on a multi-worker
+  cluster `tf.estimator.train_and_evaluate`, the only entry point TF 2.15's Estimator
+  accepts there (`Estimator.train` raises "Only `STANDALONE_CLIENT` mode is supported
+  when you call `estimator.train`" when `TF_CONFIG` describes a cluster).
+
+Why not `TPUEstimator(use_tpu=False, config=RunConfig(train_distribute=...))`: it does
+take the strategy (TPUEstimator inherits `Estimator._train_model_distributed`), but it
+gives `input_fn` the global batch size, so every replica reads a full global batch (N
+times the intended batch), it passes `params` without "batch_size" to every replica but
+the first, and its global step has no aggregation. See docs/DISTRIBUTED.md.
+
+Evaluation and prediction run on one device (`eval_distribute=None`): TF 2.15's
+distributed input iterator stops as soon as one replica runs out of data, which drops
+the last batches of an evaluation whose batch count is not a multiple of the replica
+count, and evaluation is cheap next to training.
+
+`BERT_LOGICAL_CPUS=N` (environment) splits the CPU into N logical devices before
+TensorFlow starts, so `mirrored` has N replicas on a machine without GPUs (tests).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import tensorflow.compat.v1 as tf
+
+STRATEGIES = ("none", "mirrored", "multi_worker_mirrored")
+LOGICAL_CPUS_ENV = "BERT_LOGICAL_CPUS"
+WORKER_TASK_TYPES = ("chief", "worker")
+
+
+class DistributionError(ValueError):
+    """A strategy that cannot be built as asked; the message is one line for the user."""
+
+
+# ----------------------------------------------------------------------------- devices
+def configure_logical_cpus(count: int | None = None) -> int:
+    """Splits the first CPU into `count` logical devices (default: $BERT_LOGICAL_CPUS,
+    unset: 1, nothing done).
+
+    Must run before TensorFlow initializes its devices (listing physical devices is
+    fine); idempotent. Returns the number of logical CPUs.
+    """
+    if count is None:
+        raw = os.environ.get(LOGICAL_CPUS_ENV, "").strip()
+        if not raw:
+            return 1
+        try:
+            count = int(raw)
+        except ValueError:
+            raise DistributionError(f"{LOGICAL_CPUS_ENV}={raw!r} is not a number of CPU devices") from None
+    if count < 1:
+        raise DistributionError(f"{LOGICAL_CPUS_ENV} must be at least 1, got {count}")
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    current = tf.config.get_logical_device_configuration(cpu)
+    if (current is None and count == 1) or (current is not None and len(current) == count):
+        return count
+    try:
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * count)
+    except RuntimeError as e:
+        raise DistributionError(
+            f"cannot split the CPU into {count} logical devices ({LOGICAL_CPUS_ENV}): TensorFlow has "
+            f"already initialized its devices ({e})") from None
+    return count
+
+
+def local_devices(num_gpus: int = 0) -> list[str]:
+    """The devices of one machine's replicas: the first `num_gpus` GPUs (0 = all visible
+    GPUs), else the logical CPUs ($BERT_LOGICAL_CPUS, default one CPU)."""
+    if num_gpus < 0:
+        raise DistributionError(f"--num_gpus must be 0 (all visible GPUs) or positive, got {num_gpus}")
+    num_cpus = configure_logical_cpus()
+    gpus = tf.config.list_physical_devices("GPU")
+    if num_gpus > len(gpus):
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+        where = f" (CUDA_VISIBLE_DEVICES={visible})" if visible is not None else ""
+        raise DistributionError(f"--num_gpus {num_gpus}: only {len(gpus)} GPU(s) are visible{where}")
+    if gpus:
+        return [f"/device:GPU:{i}" for i in range(num_gpus or len(gpus))]
+    return [f"/device:CPU:{i}" for i in range(num_cpus)]
+
+
+# ------------------------------------------------------------------------------ cluster
+def read_tf_config() -> dict:
+    """$TF_CONFIG as a dict ({} when unset); DistributionError when it is not valid JSON."""
+    raw = os.environ.get("TF_CONFIG", "").strip()
+    if not raw:
+        return {}
+    try:
+        config = json.loads(raw)
+    except ValueError as e:
+        raise DistributionError(f"TF_CONFIG is not valid JSON: {e}") from None
+    if not isinstance(config, dict):
+        raise DistributionError("TF_CONFIG must be a JSON object with 'cluster' and 'task'")
+    return config
+
+
+def check_tf_config(strategy_name: str, tf_config: dict | None = None) -> None:
+    """Raises DistributionError when TF_CONFIG does not fit `strategy_name`.
+
+    `multi_worker_mirrored` needs a cluster of "chief" and/or "worker" tasks (no "ps",
+    "evaluator" or "master" job) with this task in it; without TF_CONFIG it trains on
+    this machine alone. `mirrored` is one machine: a TF_CONFIG cluster (other than the
+    single "master" some job schedulers set) is a mistake.
+    """
+    tf_config = read_tf_config() if tf_config is None else tf_config
+    cluster = tf_config.get("cluster") or {}
+    if strategy_name == "mirrored":
+        if cluster and "master" not in cluster:
+            raise DistributionError(
+                "--distribution_strategy=mirrored trains on one machine, but TF_CONFIG describes a "
+                f"cluster ({', '.join(sorted(cluster))}): use --distribution_strategy=multi_worker_mirrored, "
+                "or unset TF_CONFIG")
+        return
+    if strategy_name != "multi_worker_mirrored" or not tf_config:
+        return
+    if not isinstance(cluster, dict) or not cluster:
+        raise DistributionError("TF_CONFIG has no 'cluster' (e.g. {\"cluster\": {\"chief\": [\"host0:2222\"], "
+                                "\"worker\": [\"host1:2222\"]}, \"task\": {\"type\": \"chief\", \"index\": 0}})")
+    unsupported = sorted(set(cluster) - set(WORKER_TASK_TYPES))
+    if unsupported:
+        raise DistributionError(
+            f"TF_CONFIG cluster jobs {unsupported} are not supported with "
+            "--distribution_strategy=multi_worker_mirrored: use only 'chief' and 'worker' tasks "
+            "(evaluate afterwards with --do_eval on one machine)")
+    if len(cluster.get("chief", [])) > 1:
+        raise DistributionError(f"TF_CONFIG cluster has {len(cluster['chief'])} 'chief' tasks; at most 1")
+    task = tf_config.get("task") or {}
+    task_type, index = task.get("type"), task.get("index", 0)
+    if task_type not in WORKER_TASK_TYPES:
+        raise DistributionError(f"TF_CONFIG task type {task_type!r} must be 'chief' or 'worker'")
+    if not isinstance(index, int) or not 0 <= index < len(cluster.get(task_type, [])):
+        raise DistributionError(
+            f"TF_CONFIG task {task_type}:{index} is not in the cluster "
+            f"({len(cluster.get(task_type, []))} {task_type} task(s))")
+
+
+def is_chief(tf_config: dict | None = None) -> bool:
+    """Whether this process is the task that writes checkpoints and summaries: the
+    "chief", else "worker" 0 when the cluster has no chief; True without a cluster."""
+    tf_config = read_tf_config() if tf_config is None else tf_config
+    cluster, task = tf_config.get("cluster") or {}, tf_config.get("task") or {}
+    if not cluster:
+        return True
+    if "chief" in cluster:
+        return task.get("type") == "chief"
+    return task.get("type") == "worker" and task.get("index", 0) == 0
+
+
+# ----------------------------------------------------------------------------- strategy
+def num_replicas(name: str, num_gpus: int = 0) -> int:
+    """How many replicas `make_strategy(name, num_gpus)` will have, without building it
+    (checks the flags, TF_CONFIG and the visible devices on the way)."""
+    if name not in STRATEGIES:
+        raise DistributionError(f"--distribution_strategy must be one of {', '.join(STRATEGIES)}, got {name!r}")
+    if name == "none":
+        return 1
+    tf_config = read_tf_config()
+    check_tf_config(name, tf_config)
+    per_worker = len(local_devices(num_gpus))
+    if name == "mirrored":
+        return per_worker
+    cluster = tf_config.get("cluster") or {}
+    num_workers = sum(len(cluster.get(job, [])) for job in WORKER_TASK_TYPES) or 1
+    # MultiWorkerMirroredStrategy uses every GPU, else one CPU per worker.
+    return num_workers * (per_worker if tf.config.list_physical_devices("GPU") else 1)
+
+
+def make_strategy(name: str, num_gpus: int = 0):
+    """The `tf.distribute` strategy for `--distribution_strategy=name` (None for "none").
+
+    Estimator needs the `tf.compat.v1` strategies (`make_input_fn_iterator`).
+
+    Args:
+      name: one of STRATEGIES.
+      num_gpus: mirrored: GPUs to use (0 = all visible GPUs, or the CPU(s) when there
+        are none); multi_worker_mirrored: GPUs per worker (0 = all visible).
+
+    Raises:
+      DistributionError: unknown name, more GPUs asked than visible, TF_CONFIG that does
+        not fit the strategy.
+    """
+    num_replicas(name, num_gpus)  # the checks
+    if name == "none":
+        return None
+    devices = local_devices(num_gpus)
+    if name == "mirrored":
+        return tf.compat.v1.distribute.MirroredStrategy(devices=devices)
+    cluster_resolver = None
+    if num_gpus:
+        base = tf.distribute.cluster_resolver.TFConfigClusterResolver()
+        cluster_resolver = tf.distribute.cluster_resolver.SimpleClusterResolver(
+            base.cluster_spec(), task_type=base.task_type, task_id=base.task_id,
+            num_accelerators={"GPU": num_gpus}, rpc_layer=base.rpc_layer or "grpc")
+    return tf.compat.v1.distribute.experimental.MultiWorkerMirroredStrategy(cluster_resolver=cluster_resolver)
+
+
+def is_multi_worker(strategy) -> bool:
+    """True for a strategy spanning several workers (a TF_CONFIG cluster)."""
+    return strategy is not None and bool(getattr(strategy.extended, "_num_workers", 1) > 1 or
+                                         getattr(strategy.extended, "_cluster_spec", None))
+
+
+# ---------------------------------------------------------------------------- estimator
+def estimator_model_fn(model_fn, batch_sizes=None):
+    """Adapts a TPUEstimator `model_fn(features, labels, mode, params)` (returning a
+    `TPUEstimatorSpec`) to `tf.estimator.Estimator`, as TPUEstimator does on CPU/GPU
+    (`TPUEstimatorSpec.as_estimator_spec()`).
+
+    `params` gets "use_tpu" False and, from `batch_sizes` ({mode: global batch size}),
+    "batch_size": per replica in training under a strategy, as TPUEstimator gives it.
+    In training under a strategy the reported loss is divided by the number of replicas:
+    Estimator SUMs the replicas' losses for the loss it logs and summarizes, so the
+    logged loss is the mean over the global batch, as on one device. (Only the reported
+    value: the gradients come from each replica's own mean loss, see optimization.py.)
+    """
+
+    def adapted_model_fn(features, labels, mode, params, config):
+        del config  # the model_fn of run_classifier does not take it
+        replica_context = None
+        if tf.distribute.has_strategy() and not tf.distribute.in_cross_replica_context():
+            replica_context = tf.distribute.get_replica_context()
+        num_replicas = replica_context.num_replicas_in_sync if replica_context is not None else 1
+        params = dict(params, use_tpu=False)
+        if batch_sizes and mode in batch_sizes:
+            params["batch_size"] = batch_sizes[mode] // num_replicas
+        spec = model_fn(features, labels, mode, params)
+        if isinstance(spec, tf.estimator.tpu.TPUEstimatorSpec):
+            spec = spec.as_estimator_spec()
+        if mode == tf.estimator.ModeKeys.TRAIN and num_replicas > 1:
+            spec = spec._replace(loss=spec.loss / float(num_replicas))
+        return spec
+
+    return adapted_model_fn
+
+
+class DistributedEstimator(tf.estimator.Estimator):
+    """`tf.estimator.Estimator` for a strategy in `config.train_distribute`, taking the
+    TPUEstimator-style `model_fn` and `input_fn(params)` of run_classifier.
+
+    `params["batch_size"]` is set per call as TPUEstimator sets it: for training under
+    the strategy, the per-replica batch (`train_batch_size` / replicas; each replica reads
+    its own batches); for eval and predict (one device), `eval_batch_size` and
+    `predict_batch_size`. With several workers each worker's training dataset is
+    sharded (`Dataset.shard(num_workers, worker_index)`, after batching), so with the same
+    seed the workers' batches of one step are consecutive batches of one stream.
+    """
+
+    def __init__(self, model_fn, config, train_batch_size, eval_batch_size, predict_batch_size, params=None):
+        strategy = config.train_distribute
+        if strategy is not None:
+            replicas = strategy.num_replicas_in_sync
+            if train_batch_size % replicas:
+                raise DistributionError(
+                    f"--train_batch_size {train_batch_size} is not divisible by the {replicas} replicas "
+                    f"of the distribution strategy; use a multiple of {replicas}")
+        self._batch_sizes = {
+            tf.estimator.ModeKeys.TRAIN: train_batch_size,
+            tf.estimator.ModeKeys.EVAL: eval_batch_size,
+            tf.estimator.ModeKeys.PREDICT: predict_batch_size,
+        }
+        super().__init__(model_fn=estimator_model_fn(model_fn, self._batch_sizes), config=config,
+                         params=dict(params or {}))
+
+    def _call_input_fn(self, input_fn, mode, input_context=None):
+        batch_size = self._batch_sizes[mode]
+        if input_context is not None:
+            batch_size = input_context.get_per_replica_batch_size(batch_size)
+        params = dict(self.params, batch_size=batch_size)
+        with tf.device("/cpu:0"):
+            dataset = input_fn(params=params)
+        if input_context is not None and input_context.num_input_pipelines > 1:
+            dataset = dataset.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
+        return dataset
+
+
+def train(estimator, input_fn, max_steps, hooks=()):
+    """Trains `estimator` to `max_steps`. On a TF_CONFIG cluster with a multi-worker
+    strategy, through `tf.estimator.train_and_evaluate` (every task runs this with its
+    own TF_CONFIG; the chief alone writes checkpoints and summaries); else
+    `estimator.train`."""
+    strategy = estimator.config.train_distribute
+    if getattr(estimator.config, "_distribute_coordinator_mode", None) and is_multi_worker(strategy):
+        train_spec = tf.estimator.TrainSpec(input_fn=input_fn, max_steps=max_steps, hooks=list(hooks))
+        # No "evaluator" task is allowed (check_tf_config), so this is never run.
+        eval_spec = tf.estimator.EvalSpec(input_fn=input_fn, steps=1, start_delay_secs=0, throttle_secs=0)
+        tf.estimator.train_and_evaluate(estimator, train_spec, eval_spec)
+        return estimator
+    return estimator.train(input_fn=input_fn, max_steps=max_steps, hooks=list(hooks))
