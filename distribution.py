@@ -5,17 +5,17 @@
 * `make_strategy(name, num_gpus)` builds the strategy: `mirrored` (one machine, several
   GPUs, or several logical CPUs for tests) or `multi_worker_mirrored` (several machines
   described by `TF_CONFIG`, each with its GPUs or its CPU; collective all-reduce).
-* `DistributedEstimator` is a plain `tf.estimator.Estimator` that takes the
+* `DistributedEstimator` wraps a plain `tf.estimator.Estimator` to take the
   TPUEstimator-style `model_fn(features, labels, mode, params)` and `input_fn(params)` of
   run_classifier (the TPUEstimator path, `--use_tpu` or no strategy, is untouched).
   Under a strategy the training `input_fn` is called with `params["batch_size"]` = the
   global batch / the number of replicas, and on several workers each worker's dataset is
   sharded, so one training step consumes one global batch of `--train_batch_size`
   examples (the step count and learning-rate schedule are those of one device).
-* `train(estimator, input_fn, max_steps, hooks)`: `Estimator.train`, or on a multi-worker
-  cluster `tf.estimator.train_and_evaluate`, the only entry point TF 2.15's Estimator
-  accepts there (`Estimator.train` raises "Only `STANDALONE_CLIENT` mode is supported
-  when you call `estimator.train`" when `TF_CONFIG` describes a cluster).
+  Its `train` is `Estimator.train`, or on a multi-worker cluster
+  `tf.estimator.train_and_evaluate`, the only entry point TF 2.15's Estimator accepts
+  there (`Estimator.train` raises "Only `STANDALONE_CLIENT` mode is supported when you
+  call `estimator.train`" when `TF_CONFIG` describes a cluster).
 
 Why not `TPUEstimator(use_tpu=False, config=RunConfig(train_distribute=...))`: it does
 take the strategy (TPUEstimator inherits `Estimator._train_model_distributed`), but it
@@ -210,12 +210,6 @@ def make_strategy(name: str, num_gpus: int = 0):
     return tf.compat.v1.distribute.experimental.MultiWorkerMirroredStrategy(cluster_resolver=cluster_resolver)
 
 
-def is_multi_worker(strategy) -> bool:
-    """True for a strategy spanning several workers (a TF_CONFIG cluster)."""
-    return strategy is not None and bool(getattr(strategy.extended, "_num_workers", 1) > 1 or
-                                         getattr(strategy.extended, "_cluster_spec", None))
-
-
 # ---------------------------------------------------------------------------- estimator
 def estimator_model_fn(model_fn, batch_sizes=None):
     """Adapts a TPUEstimator `model_fn(features, labels, mode, params)` (returning a
@@ -249,16 +243,22 @@ def estimator_model_fn(model_fn, batch_sizes=None):
     return adapted_model_fn
 
 
-class DistributedEstimator(tf.estimator.Estimator):
-    """`tf.estimator.Estimator` for a strategy in `config.train_distribute`, taking the
-    TPUEstimator-style `model_fn` and `input_fn(params)` of run_classifier.
+class DistributedEstimator:
+    """A `tf.estimator.Estimator` (`.estimator`) training under the strategy of
+    `config.train_distribute`, with the TPUEstimator interface run_classifier uses: a
+    TPUEstimator-style `model_fn` and `input_fn(params)`, and the batch sizes.
 
-    `params["batch_size"]` is set per call as TPUEstimator sets it: for training under
-    the strategy, the per-replica batch (`train_batch_size` / replicas; each replica reads
-    its own batches); for eval and predict (one device), `eval_batch_size` and
-    `predict_batch_size`. With several workers each worker's training dataset is
-    sharded (`Dataset.shard(num_workers, worker_index)`, after batching), so with the same
-    seed the workers' batches of one step are consecutive batches of one stream.
+    `train`, `evaluate` and `predict` call `input_fn` with `params["batch_size"]` as
+    TPUEstimator sets it: for training under the strategy, the per-replica batch
+    (`train_batch_size` / replicas: each replica reads its own batches); for eval and
+    predict (one device), `eval_batch_size` and `predict_batch_size`. With several
+    workers each worker's training dataset is sharded (`Dataset.shard(num_workers,
+    worker_index)`, after batching), so with the same seed the workers' batches of one
+    step are consecutive batches of one stream. Everything else (`export_saved_model`,
+    `model_fn`, `config`, `model_dir`, `latest_checkpoint`, ...) is the Estimator's.
+
+    (Not a subclass: Estimator forbids its subclasses, TPUEstimator excepted by name, to
+    override the members that would do this.)
     """
 
     def __init__(self, model_fn, config, train_batch_size, eval_batch_size, predict_batch_size, params=None):
@@ -274,31 +274,50 @@ class DistributedEstimator(tf.estimator.Estimator):
             tf.estimator.ModeKeys.EVAL: eval_batch_size,
             tf.estimator.ModeKeys.PREDICT: predict_batch_size,
         }
-        super().__init__(model_fn=estimator_model_fn(model_fn, self._batch_sizes), config=config,
-                         params=dict(params or {}))
+        self.estimator = tf.estimator.Estimator(
+            model_fn=estimator_model_fn(model_fn, self._batch_sizes), config=config, params=dict(params or {}))
 
-    def _call_input_fn(self, input_fn, mode, input_context=None):
-        batch_size = self._batch_sizes[mode]
-        if input_context is not None:
-            batch_size = input_context.get_per_replica_batch_size(batch_size)
-        params = dict(self.params, batch_size=batch_size)
-        with tf.device("/cpu:0"):
-            dataset = input_fn(params=params)
-        if input_context is not None and input_context.num_input_pipelines > 1:
-            dataset = dataset.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
-        return dataset
+    def __getattr__(self, name):
+        return getattr(self.estimator, name)
 
+    def _input_fn(self, input_fn, mode):
+        """`input_fn(params)` with params["batch_size"] for `mode`, per replica and
+        sharded over the workers when Estimator passes an `input_context`."""
+        global_batch_size = self._batch_sizes[mode]
 
-def train(estimator, input_fn, max_steps, hooks=()):
-    """Trains `estimator` to `max_steps`. On a TF_CONFIG cluster with a multi-worker
-    strategy, through `tf.estimator.train_and_evaluate` (every task runs this with its
-    own TF_CONFIG; the chief alone writes checkpoints and summaries); else
-    `estimator.train`."""
-    strategy = estimator.config.train_distribute
-    if getattr(estimator.config, "_distribute_coordinator_mode", None) and is_multi_worker(strategy):
-        train_spec = tf.estimator.TrainSpec(input_fn=input_fn, max_steps=max_steps, hooks=list(hooks))
-        # No "evaluator" task is allowed (check_tf_config), so this is never run.
-        eval_spec = tf.estimator.EvalSpec(input_fn=input_fn, steps=1, start_delay_secs=0, throttle_secs=0)
-        tf.estimator.train_and_evaluate(estimator, train_spec, eval_spec)
-        return estimator
-    return estimator.train(input_fn=input_fn, max_steps=max_steps, hooks=list(hooks))
+        def input_fn_with_batch_size(params, input_context=None):
+            batch_size = global_batch_size
+            if input_context is not None:
+                batch_size = input_context.get_per_replica_batch_size(global_batch_size)
+            dataset = input_fn(params=dict(params, batch_size=batch_size))
+            if input_context is not None and input_context.num_input_pipelines > 1:
+                dataset = dataset.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
+            return dataset
+
+        return input_fn_with_batch_size
+
+    def train(self, input_fn, hooks=None, steps=None, max_steps=None, saving_listeners=None):
+        """`Estimator.train`; on a TF_CONFIG cluster `tf.estimator.train_and_evaluate`
+        (every task runs it with its own TF_CONFIG; only the chief writes checkpoints
+        and summaries), the only entry point TF 2.15's Estimator accepts there."""
+        input_fn = self._input_fn(input_fn, tf.estimator.ModeKeys.TRAIN)
+        if getattr(self.estimator.config, "_distribute_coordinator_mode", None):
+            if steps is not None or saving_listeners:
+                raise DistributionError("multi-worker training takes max_steps only (no steps, saving_listeners)")
+            train_spec = tf.estimator.TrainSpec(input_fn=input_fn, max_steps=max_steps, hooks=list(hooks or ()))
+            # check_tf_config allows no "evaluator" task, so this is never run.
+            eval_spec = tf.estimator.EvalSpec(input_fn=input_fn, steps=1)
+            tf.estimator.train_and_evaluate(self.estimator, train_spec, eval_spec)
+            return self
+        self.estimator.train(input_fn=input_fn, hooks=hooks, steps=steps, max_steps=max_steps,
+                             saving_listeners=saving_listeners)
+        return self
+
+    def evaluate(self, input_fn, steps=None, hooks=None, checkpoint_path=None, name=None):
+        return self.estimator.evaluate(self._input_fn(input_fn, tf.estimator.ModeKeys.EVAL), steps=steps,
+                                       hooks=hooks, checkpoint_path=checkpoint_path, name=name)
+
+    def predict(self, input_fn, predict_keys=None, hooks=None, checkpoint_path=None, yield_single_examples=True):
+        return self.estimator.predict(self._input_fn(input_fn, tf.estimator.ModeKeys.PREDICT),
+                                      predict_keys=predict_keys, hooks=hooks, checkpoint_path=checkpoint_path,
+                                      yield_single_examples=yield_single_examples)

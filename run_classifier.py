@@ -116,6 +116,12 @@ flags.DEFINE_integer("save_summary_steps", 100,
                      "Write the training loss to TensorBoard (and training_loss.png) every this many steps.")
 flags.DEFINE_integer("keep_checkpoint_max", 5, "How many recent checkpoints to keep.")
 flags.DEFINE_integer("log_every_seconds", 10, "Seconds between training progress lines.")
+flags.DEFINE_enum("distribution_strategy", "none", ["none", "mirrored", "multi_worker_mirrored"],
+                  "Training through tf.distribute (docs/DISTRIBUTED.md): none (one device, TPUEstimator), "
+                  "mirrored (the GPUs of this machine), multi_worker_mirrored (the machines of TF_CONFIG). "
+                  "--train_batch_size stays the global batch. Not with --use_tpu.")
+flags.DEFINE_integer("num_gpus", 0, "With --distribution_strategy: GPUs to use on each machine "
+                     "(0 = all visible GPUs, or the CPU when there are none).")
 
 class UsageError(ValueError):
     """A flag or input the user must fix; printed as one line, exit status 1."""
@@ -349,7 +355,9 @@ def write_text_atomically(path, text):
 
 def format_eval_results(result):
     """The original's eval_results.txt: one `key = value` line per metric, sorted."""
-    return "".join(f"{key} = {result[key]}\n" for key in sorted(result))
+    # str(), not an f-string: numpy's float32.__format__ goes through a Python float and
+    # would print 0.31617647409439087 where the original prints 0.31617647.
+    return "".join(f"{key} = {str(result[key])}\n" for key in sorted(result))
 
 
 def format_test_results(probabilities_rows):
@@ -381,6 +389,29 @@ def validate_flags():
         raise UsageError(f"--max_seq_length must be at least 3 ([CLS] x [SEP]), got {FLAGS.max_seq_length}")
     if FLAGS.use_tpu and not (FLAGS.tpu_name or FLAGS.master):
         raise UsageError("--use_tpu needs --tpu_name (or --master)")
+    # tf.distribute (docs/DISTRIBUTED.md): the strategy, TF_CONFIG and the visible devices.
+    strategy = FLAGS.distribution_strategy
+    if strategy == "none" and FLAGS.num_gpus:
+        raise UsageError("--num_gpus needs --distribution_strategy=mirrored (or multi_worker_mirrored)")
+    if strategy != "none" and FLAGS.use_tpu:
+        raise UsageError(f"--distribution_strategy={strategy} and --use_tpu exclude each other: on a TPU, "
+                         "TPUEstimator spreads each batch over --num_tpu_cores")
+    if strategy != "none":
+        import distribution
+
+        try:
+            replicas = distribution.num_replicas(strategy, FLAGS.num_gpus)
+        except distribution.DistributionError as e:
+            raise UsageError(str(e)) from None
+        if FLAGS.do_train and FLAGS.train_batch_size % replicas:
+            raise UsageError(f"--train_batch_size {FLAGS.train_batch_size} is not divisible by the {replicas} "
+                             f"replicas of --distribution_strategy={strategy}: it is the global batch, split "
+                             "evenly")
+        chief_only = [f"--{name}" for name in ("do_eval", "do_predict", "export_dir") if getattr(FLAGS, name)]
+        if strategy == "multi_worker_mirrored" and chief_only and not distribution.is_chief():
+            raise UsageError(f"{', '.join(chief_only)}: only the chief evaluates, predicts and exports with "
+                             "--distribution_strategy=multi_worker_mirrored; leave them out of the other "
+                             "workers' command lines")
     if not tf.io.gfile.isdir(FLAGS.data_dir):
         raise UsageError(f"--data_dir not found: {FLAGS.data_dir}")
     if FLAGS.export_dir:
@@ -477,6 +508,28 @@ def check_labels(label_list, **splits):
 
 
 def make_estimator(model_fn):
+    if FLAGS.distribution_strategy != "none":
+        # tf.distribute on CPUs/GPUs: a plain Estimator (distribution.py says why);
+        # evaluation and prediction on one device.
+        import distribution
+
+        try:
+            strategy = distribution.make_strategy(FLAGS.distribution_strategy, FLAGS.num_gpus)
+            run_config = tf.estimator.RunConfig(
+                model_dir=FLAGS.output_dir,
+                save_checkpoints_steps=FLAGS.save_checkpoints_steps,
+                keep_checkpoint_max=FLAGS.keep_checkpoint_max,
+                save_summary_steps=FLAGS.save_summary_steps,
+                tf_random_seed=FLAGS.seed,
+                train_distribute=strategy,
+                eval_distribute=None)
+            return distribution.DistributedEstimator(
+                model_fn, run_config,
+                train_batch_size=FLAGS.train_batch_size,
+                eval_batch_size=FLAGS.eval_batch_size,
+                predict_batch_size=FLAGS.predict_batch_size)
+        except distribution.DistributionError as e:
+            raise UsageError(str(e)) from None
     tpu_cluster_resolver = None
     if FLAGS.use_tpu and FLAGS.tpu_name:
         tpu_cluster_resolver = tf.distribute.cluster_resolver.TPUClusterResolver(
@@ -515,6 +568,12 @@ def write_records(examples, label_list, tokenizer, record_file):
 
 def train(estimator, train_examples, label_list, tokenizer, num_train_steps, is_regression):
     train_file = os.path.join(FLAGS.output_dir, "train.tf_record")
+    if FLAGS.distribution_strategy == "multi_worker_mirrored":
+        import distribution
+
+        if not distribution.is_chief():  # its own file: workers may share --output_dir
+            task = distribution.read_tf_config()["task"]
+            train_file = os.path.join(FLAGS.output_dir, f"train.{task['type']}-{task.get('index', 0)}.tf_record")
     write_records(train_examples, label_list, tokenizer, train_file)
     tf.logging.info("***** Running training *****")
     tf.logging.info("  Num examples = %d", len(train_examples))

@@ -141,6 +141,10 @@ def test_mrpc_predictions_equal_the_original(tmp_path):
     e1, e2 = read_eval_results(ours / "eval_results.txt"), read_eval_results(theirs / "eval_results.txt")
     for key in ("eval_accuracy", "eval_loss", "global_step"):
         assert e1[key] == pytest.approx(e2[key], abs=1e-5), key
+    # The original's lines appear as written by the original (str() of numpy scalars).
+    our_lines = set((ours / "eval_results.txt").read_text().splitlines())
+    their_lines = (theirs / "eval_results.txt").read_text().splitlines()
+    assert len(their_lines) == 4 and set(their_lines) <= our_lines, (their_lines, our_lines)
     # test_results.tsv rows are written as the original writes them.
     first = (ours / "test_results.tsv").read_text().splitlines()[0]
     assert len(first.split("\t")) == 2
