@@ -59,7 +59,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import hashlib
 import json
 import math
 import os
@@ -70,6 +69,8 @@ import tempfile
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from assets import sha256_file
 
 CONVERTER_VERSION = 1
 CHECKPOINT_NAME = "bert_model.ckpt"
@@ -521,14 +522,6 @@ def write_tf_checkpoint(tf_weights: dict[str, np.ndarray], prefix: str) -> None:
             saver.save(sess, prefix, write_meta_graph=False, write_state=False)
 
 
-def _sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _count_lines(path: str) -> int:
     with open(path, encoding="utf-8") as f:
         return sum(1 for _ in f)
@@ -598,7 +591,7 @@ def convert_hf_to_tf(hf_dir: str, output_dir: str, overwrite: bool = False, verb
             "converter": f"convert_checkpoint.py v{CONVERTER_VERSION}",
             "created_utc": datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat(),
             "source_dir": os.path.abspath(hf_dir),
-            "source_weights": [{"file": os.path.basename(p), "sha256": _sha256(p)} for p in weight_files],
+            "source_weights": [{"file": os.path.basename(p), "sha256": sha256_file(p)} for p in weight_files],
             "source_model_type": hf_config.get("model_type"),
             "source_hidden_act": hf_config.get("hidden_act", "gelu"),
             "source_tensor_count": len(hf_weights),

@@ -279,7 +279,7 @@ def test_round_trip_names_shapes_values(tmp_path):
     with open(os.path.join(out, "conversion_info.json")) as f:
         info = json.load(f)
     assert info["source_weights"] == [{"file": "model.safetensors",
-                                       "sha256": cc._sha256(os.path.join(hf_dir, "model.safetensors"))}]
+                                       "sha256": cc.sha256_file(os.path.join(hf_dir, "model.safetensors"))}]
     assert info["source_tensor_count"] == len(weights)
     assert info["converted_tensor_count"] == len(expected_tf_shapes(TINY_HF_CONFIG))
 
