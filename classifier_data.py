@@ -31,6 +31,7 @@ import collections
 import hashlib
 import itertools
 import json
+import math
 import operator
 import os
 import pickle
@@ -282,8 +283,8 @@ _PARALLEL_MIN_EXAMPLES = 2000  # below this, forking costs more than it saves
 _MAX_WORKERS = 8
 _WORD_CACHE_LIMIT = 1 << 17  # words whose id bytes are remembered per conversion
 _SEGMENT_CACHE_LIMIT = 1 << 14
-_CONTINUATION_BYTES = bytes(range(0x80, 0x100))  # a varint's bytes but its last
-_SMALL_BYTES = bytes(range(0x80))  # one-byte varints
+_CONTINUATION_BYTES = bytes(range(0x80, 0x100))  # every byte of a varint but its last
+_SMALL_BYTES = bytes(range(0x80))  # the one-byte varints
 
 
 def _varint(value: int) -> bytes:
@@ -309,9 +310,12 @@ def _varint_table(size: int) -> list[bytes]:
 
 def _varints(values) -> bytes:
     """Packed varints of a sequence of ints."""
-    data = bytes(values) if all(0 <= v < 0x80 for v in values) else None
-    if data is not None:
-        return data
+    try:
+        data = bytes(values)
+    except (TypeError, ValueError):  # an int outside 0..255
+        data = None
+    if data is not None and not data.translate(None, _SMALL_BYTES):
+        return data  # every value below 0x80: one byte each
     table = _VARINTS
     return b"".join([table[v] if 0 <= v < len(table) else _varint(v) for v in values])
 
@@ -427,7 +431,7 @@ class _RecordEncoder:
         self._padding = [b"\x00" * n for n in range(max_seq_length + 1)]
         self._masks: dict[int, bytes] = {}
         self._segments: dict[tuple[int, int], bytes] = {}
-        self._labels: dict[tuple[type, object], bytes] = {}
+        self._labels: dict[tuple, bytes] = {}
         self._is_real = _int64_entry("is_real_example", b"\x01")
         self._padding_record = features_to_tf_example(_padding_features(max_seq_length)).SerializeToString()
         self._input_ids_key = _length_delimited(b"\n", b"input_ids") + b"\x12"
@@ -462,7 +466,8 @@ class _RecordEncoder:
         return entry
 
     def _label(self, label_id) -> bytes:
-        key = (type(label_id), label_id)
+        # The sign tells -0.0 from 0.0 (equal as keys, different records).
+        key = (type(label_id), label_id, math.copysign(1.0, label_id) if isinstance(label_id, float) else 1.0)
         entry = self._labels.get(key)
         if entry is None:
             entry = _label_entry(label_id)
@@ -517,6 +522,8 @@ class _RecordEncoder:
             keep_a, keep_b = _pair_budget(len_a, len_b, self.max_seq_length - 3)
             if keep_a < len_a:
                 ids_a = _varint_prefix(ids_a, keep_a)
+            if not keep_b:  # b lost every token: laid out as a single text (`build_tokens`)
+                return self._record(self._cls + ids_a + self._sep, keep_a + 2, keep_a + 2, label_id)
             if keep_b < len_b:
                 ids_b = _varint_prefix(ids_b, keep_b)
             ids = self._cls + ids_a + self._sep + ids_b + self._sep
@@ -528,17 +535,13 @@ class _RecordEncoder:
 
     def encode_features(self, feature: InputFeatures) -> bytes:
         """`features_to_tf_example(feature).SerializeToString()`, for any features."""
-        ids, mask, segments = feature.input_ids, feature.input_mask, feature.segment_ids
-        length = sum(mask)
-        regular = (
-            len(ids) == len(mask) == len(segments) == self.max_seq_length
-            and feature.is_real_example is True
-            and all(mask[:length]) and not any(mask[length:]) and not any(ids[length:])
-        )
+        ids, mask, segments = list(feature.input_ids), list(feature.input_mask), list(feature.segment_ids)
+        size, length = self.max_seq_length, mask.count(1)
         first = segments.index(1) if 1 in segments else length
-        regular = regular and all(segments[first:length]) and not any(segments[:first]) \
-            and not any(segments[length:])
-        if regular:
+        if (feature.is_real_example is True and len(ids) == size and not any(ids[length:])
+                and mask == [1] * length + [0] * (size - length)
+                and segments == [0] * first + [1] * (length - first) + [0] * (size - length)):
+            # The layout of convert_single_example: cached mask and segment entries.
             return self._record(_varints(ids[:length]), length, first, feature.label_id)
         entries = (
             _int64_entry("input_ids", _varints(ids)),
@@ -677,7 +680,12 @@ class _ForkedMap:
         up_read, up_write = os.pipe()
         _grow_pipe(down_write)
         _grow_pipe(up_write)
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError:
+            for fd in (down_read, down_write, up_read, up_write):
+                os.close(fd)
+            raise
         if pid == 0:  # the child: never returns into the caller's code
             code = 1
             try:

@@ -150,6 +150,23 @@ def check_tf_config(strategy_name: str, tf_config: dict | None = None) -> None:
             f"({len(cluster.get(task_type, []))} {task_type} task(s))")
 
 
+def session_config(strategy):
+    """The Estimator's session config for `strategy`: None (RunConfig's default) unless
+    the strategy mirrors over several logical CPUs, which a `tf.Session` creates only
+    when its config asks for them (`device_count`); the eager context's logical-device
+    setup does not reach it, and soft placement would otherwise put every replica on
+    CPU:0."""
+    devices = getattr(strategy.extended, "worker_devices", ()) if strategy is not None else ()
+    num_cpus = sum(1 for device in devices if "CPU" in device.upper())
+    if num_cpus <= 1:
+        return None
+    config = tf.ConfigProto(allow_soft_placement=True, device_count={"CPU": num_cpus})
+    # The rest as RunConfig's default session config.
+    config.graph_options.rewrite_options.meta_optimizer_iterations = (
+        config.graph_options.rewrite_options.ONE)
+    return config
+
+
 def is_chief(tf_config: dict | None = None) -> bool:
     """Whether this process is the task that writes checkpoints and summaries: the
     "chief", else "worker" 0 when the cluster has no chief; True without a cluster."""
@@ -200,7 +217,11 @@ def make_strategy(name: str, num_gpus: int = 0):
         return None
     devices = local_devices(num_gpus)
     if name == "mirrored":
-        return tf.compat.v1.distribute.MirroredStrategy(devices=devices)
+        # On CPUs, TF's own choice for graph/Session mode (Estimator's): its default for
+        # a strategy built in TF2's eager mode is collective ops, meant for tf.function.
+        cpus_only = all("CPU" in device for device in devices)
+        cross_device_ops = tf.distribute.ReductionToOneDevice() if cpus_only else None
+        return tf.compat.v1.distribute.MirroredStrategy(devices=devices, cross_device_ops=cross_device_ops)
     cluster_resolver = None
     if num_gpus:
         base = tf.distribute.cluster_resolver.TFConfigClusterResolver()
@@ -277,7 +298,9 @@ class DistributedEstimator:
         self.estimator = tf.estimator.Estimator(
             model_fn=estimator_model_fn(model_fn, self._batch_sizes), config=config, params=dict(params or {}))
 
-    def __getattr__(self, name):
+    def __getattr__(self, name):  # only for what the instance itself lacks
+        if name == "estimator" or name.startswith("__"):
+            raise AttributeError(name)
         return getattr(self.estimator, name)
 
     def _input_fn(self, input_fn, mode):
@@ -308,10 +331,25 @@ class DistributedEstimator:
             # check_tf_config allows no "evaluator" task, so this is never run.
             eval_spec = tf.estimator.EvalSpec(input_fn=input_fn, steps=1)
             tf.estimator.train_and_evaluate(self.estimator, train_spec, eval_spec)
+            self._remove_worker_scratch_dir()
             return self
         self.estimator.train(input_fn=input_fn, hooks=hooks, steps=steps, max_steps=max_steps,
                              saving_listeners=saving_listeners)
         return self
+
+    def _remove_worker_scratch_dir(self):
+        """Removes what a non-chief worker wrote: TF's MonitoredTrainingSession makes
+        the workers other than the chief save their checkpoints and summaries too
+        (the save ops may hold collective ops every worker must run), into
+        `<model_dir>/tmp_<task type>_<task index>`; nobody reads them."""
+        tf_config = read_tf_config()
+        task = tf_config.get("task") or {}
+        if is_chief(tf_config) or not task.get("type"):
+            return
+        scratch = os.path.join(self.estimator.model_dir, f"tmp_{task['type']}_{task.get('index', 0)}")
+        if tf.io.gfile.isdir(scratch):
+            tf.logging.info("Removing %s: this worker's copies of the chief's checkpoints", scratch)
+            tf.io.gfile.rmtree(scratch)
 
     def evaluate(self, input_fn, steps=None, hooks=None, checkpoint_path=None, name=None):
         return self.estimator.evaluate(self._input_fn(input_fn, tf.estimator.ModeKeys.EVAL), steps=steps,

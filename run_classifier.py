@@ -521,6 +521,7 @@ def make_estimator(model_fn):
                 keep_checkpoint_max=FLAGS.keep_checkpoint_max,
                 save_summary_steps=FLAGS.save_summary_steps,
                 tf_random_seed=FLAGS.seed,
+                session_config=distribution.session_config(strategy),
                 train_distribute=strategy,
                 eval_distribute=None)
             return distribution.DistributedEstimator(

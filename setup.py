@@ -20,6 +20,7 @@ setup(
         "convert_checkpoint",
         "assets",
         "predict",
+        "distribution",
     ],
     packages=["processors"],
     install_requires=[

@@ -44,6 +44,7 @@ IMPL_TITLES = {"tf": "ours: run_classifier.py (TF 2.15)", "hf": "reference: tran
 REFERENCE_IMPL = "hf"
 OURS_IMPL = "tf"
 TOLERANCE = 0.01  # "within one point"
+LOSS_EVERY = 10  # accuracy.sh runs run_classifier with --save_summary_steps=10
 EVAL_RESULT_KEYS = {"accuracy": "eval_accuracy", "f1": "f1", "mcc": "mcc"}
 
 
@@ -141,11 +142,13 @@ def collect_run(run_dir: str) -> dict:
                    settings={k: result["settings"].get(k) for k in (
                        "optimizer", "schedule", "padding", "torch", "transformers", "torch_threads",
                        "attn_implementation", "tokenizer_class")})
-    # Mean training loss over the first and the last fifth of the steps (TF logs every
-    # 10th step, so its means are over those points; the reference logs every step).
+    # Mean training loss over the first and the last fifth of the steps, at the steps
+    # run_classifier logs (1, 11, 21, ... with --save_summary_steps=10) for both, so the
+    # two means average the same batches' positions (the reference logs every step).
     steps = run["num_train_steps"]
-    first = [v for s, v in run["loss_points"] if s <= steps / 5]
-    last = [v for s, v in run["loss_points"] if s > steps * 4 / 5]
+    sampled = [(s, v) for s, v in run["loss_points"] if s % LOSS_EVERY == 1 % LOSS_EVERY]
+    first = [v for s, v in sampled if s <= steps / 5]
+    last = [v for s, v in sampled if s > steps * 4 / 5]
     run["loss_first_fifth"] = mean(first) if first else None
     run["loss_last_fifth"] = mean(last) if last else None
     return run
