@@ -64,6 +64,7 @@ def expect_error(capsys, case, message, *extra, **kw):
     assert message in last, last
     assert "Traceback" not in err
     assert not case["out"].exists(), "nothing may be written for bad input"
+    print(f"[bad-input] {last}")  # `pytest tests/test_bad_input.py -s` lists the matrix
     return last
 
 
