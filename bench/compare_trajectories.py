@@ -1,0 +1,211 @@
+"""Step-for-step check: does our training step compute what Hugging Face + PyTorch computes?
+
+The accuracy comparison (bench/accuracy.sh) differs between the implementations in
+everything random (classifier init, dropout masks, batch order) and in the optimizer's
+bias correction, so it can only compare distributions of results. This script removes
+all of that and compares training *trajectories*: the same checkpoint, the same
+classifier initialisation (a fixed random matrix), no dropout, the same batches in the
+same order, the same learning-rate schedule, gradient clipping and weight decay. Then
+the per-step training losses of
+
+* ours: `run_classifier.create_model` + `optimization.create_optimizer` (TF 2.15 graph
+  mode; the checkpoint restored with `modeling.get_assignment_map_from_checkpoint` and
+  `tf.train.init_from_checkpoint`, as run_classifier's model_fn does), and
+* the reference: `BertForSequenceClassification` trained by PyTorch with
+  `--optimizer bert` (a port of BERT's AdamWeightDecay: no bias correction) and with
+  `--optimizer torch` (torch.optim.AdamW, eps 1e-6: bias-corrected)
+
+must agree to float32 rounding with the BERT optimizer, and show what bias correction
+alone changes with torch's AdamW.
+
+    .venv/bin/python bench/compare_trajectories.py tf --features F.npz --tf_model_dir M --out tf.json
+    .venv-bench/bin/python bench/compare_trajectories.py hf --features F.npz --hf_model_dir H \
+        --optimizer bert --out hf_bert.json
+    .venv-bench/bin/python bench/compare_trajectories.py hf ... --optimizer torch --out hf_torch.json
+    python3 bench/compare_trajectories.py compare tf.json hf_bert.json hf_torch.json
+
+Only numpy is imported at module level: each mode runs in its own virtualenv.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CLASSIFIER_INIT_SEED = 1234
+
+
+def load_batches(features: str, steps: int, batch_size: int):
+    """The first steps * batch_size training examples in file order, as int32 arrays."""
+    with np.load(features, allow_pickle=False) as data:
+        n = steps * batch_size
+        arrays = {k: data[f"train_{k}"][:n] for k in ("input_ids", "input_mask", "segment_ids", "label_ids")}
+        num_labels = len(data["label_list"])
+    if len(arrays["label_ids"]) < n:
+        raise SystemExit(f"{features}: fewer than {n} training examples")
+    return arrays, num_labels
+
+
+def classifier_init(num_labels: int, hidden: int):
+    rng = np.random.default_rng(CLASSIFIER_INIT_SEED)
+    return (rng.standard_normal((num_labels, hidden)) * 0.02).astype(np.float32), np.zeros(num_labels, np.float32)
+
+
+def schedule(steps: int, warmup_proportion: float):
+    return steps, int(steps * warmup_proportion)
+
+
+# ------------------------------------------------------------------------------------ TF
+def run_tf(args) -> dict:
+    sys.path.insert(0, PROJECT_ROOT)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow.compat.v1 as tf
+
+    import modeling
+    import optimization
+    import run_classifier
+
+    tf.disable_eager_execution()
+    tf.get_logger().setLevel("ERROR")
+    data, num_labels = load_batches(args.features, args.steps, args.batch_size)
+    config = modeling.BertConfig.from_json_file(os.path.join(args.tf_model_dir, "bert_config.json"))
+    config.hidden_dropout_prob = 0.0
+    config.attention_probs_dropout_prob = 0.0
+    num_steps, num_warmup = schedule(args.steps, args.warmup_proportion)
+    seq = data["input_ids"].shape[1]
+    ckpt = os.path.join(args.tf_model_dir, "bert_model.ckpt")
+    with tf.Graph().as_default():
+        ph = {k: tf.placeholder(tf.int32, [args.batch_size, seq], k) for k in ("input_ids", "input_mask", "segment_ids")}
+        labels = tf.placeholder(tf.int32, [args.batch_size], "labels")
+        # is_training=False: no dropout anywhere (BertModel's and the classifier's).
+        loss, _, _, _ = run_classifier.create_model(config, False, ph["input_ids"], ph["input_mask"],
+                                                    ph["segment_ids"], labels, num_labels, False)
+        tvars = tf.trainable_variables()
+        assignment_map, _ = modeling.get_assignment_map_from_checkpoint(tvars, ckpt)
+        tf.train.init_from_checkpoint(ckpt, assignment_map)
+        train_op = optimization.create_optimizer(loss, args.learning_rate, num_steps, num_warmup, False)
+        w0, b0 = classifier_init(num_labels, config.hidden_size)
+        by_name = {v.op.name: v for v in tf.global_variables()}
+        set_classifier = [by_name["output_weights"].assign(w0), by_name["output_bias"].assign(b0)]
+        with tf.Session(config=tf.ConfigProto(intra_op_parallelism_threads=args.threads,
+                                              inter_op_parallelism_threads=args.threads)) as sess:
+            sess.run(tf.global_variables_initializer())
+            sess.run(set_classifier)
+            losses = []
+            t0 = time.time()
+            for k in range(num_steps):
+                sl = slice(k * args.batch_size, (k + 1) * args.batch_size)
+                feed = {ph[n]: data[n][sl] for n in ph}
+                feed[labels] = data["label_ids"][sl]
+                loss_value, _ = sess.run([loss, train_op], feed)
+                losses.append(float(loss_value))
+            seconds = time.time() - t0
+    return {"impl": "tf (run_classifier.create_model + optimization.create_optimizer)", "losses": losses,
+            "seconds": seconds}
+
+
+# ------------------------------------------------------------------------------------ HF
+def run_hf(args) -> dict:
+    import torch
+    import transformers
+    from transformers import BertForSequenceClassification
+
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from hf_finetune import bert_lr_lambda, make_bert_adamw
+
+    torch.set_num_threads(args.threads)
+    transformers.logging.set_verbosity_error()
+    data, num_labels = load_batches(args.features, args.steps, args.batch_size)
+    model = BertForSequenceClassification.from_pretrained(
+        args.hf_model_dir, num_labels=num_labels, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
+        classifier_dropout=0.0)
+    w0, b0 = classifier_init(num_labels, model.config.hidden_size)
+    with torch.no_grad():
+        model.classifier.weight.copy_(torch.from_numpy(w0))
+        model.classifier.bias.copy_(torch.from_numpy(b0))
+    no_decay = ("bias", "LayerNorm.weight", "LayerNorm.bias")
+    groups = [
+        {"params": [p for n, p in model.named_parameters() if not any(nd in n for nd in no_decay)],
+         "weight_decay": 0.01},
+        {"params": [p for n, p in model.named_parameters() if any(nd in n for nd in no_decay)],
+         "weight_decay": 0.0},
+    ]
+    if args.optimizer == "torch":
+        optimizer = torch.optim.AdamW(groups, lr=args.learning_rate, betas=(0.9, 0.999), eps=1e-6)
+    else:
+        optimizer = make_bert_adamw(torch)(groups, lr=args.learning_rate, betas=(0.9, 0.999), eps=1e-6)
+    num_steps, num_warmup = schedule(args.steps, args.warmup_proportion)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, bert_lr_lambda(num_steps, num_warmup, "bert"))
+    model.train()  # dropout probabilities are 0
+    losses = []
+    t0 = time.time()
+    for k in range(num_steps):
+        sl = slice(k * args.batch_size, (k + 1) * args.batch_size)
+        mask = torch.from_numpy(data["input_mask"][sl].astype(np.int64))
+        length = int(mask.sum(dim=1).max())  # pad to the batch's longest: the masked tail changes nothing
+        out = model(input_ids=torch.from_numpy(data["input_ids"][sl, :length].astype(np.int64)),
+                    attention_mask=mask[:, :length],
+                    token_type_ids=torch.from_numpy(data["segment_ids"][sl, :length].astype(np.int64)),
+                    labels=torch.from_numpy(data["label_ids"][sl].astype(np.int64)))
+        out.loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        losses.append(float(out.loss.detach()))
+    return {"impl": f"hf (BertForSequenceClassification, optimizer {args.optimizer})", "losses": losses,
+            "seconds": time.time() - t0, "torch": torch.__version__, "transformers": transformers.__version__}
+
+
+# ------------------------------------------------------------------------------- compare
+def compare(paths: list[str]) -> int:
+    runs = [json.load(open(p)) for p in paths]
+    base = runs[0]
+    n = len(base["losses"])
+    marks = sorted({0, 1, 2, 3, 5, 10, n // 4, n // 2, 3 * n // 4, n - 1} & set(range(n)))
+    print("| step | " + " | ".join(r["impl"] for r in runs) + " |")
+    print("|---" * (len(runs) + 1) + "|")
+    for k in marks:
+        print(f"| {k + 1} | " + " | ".join(f"{r['losses'][k]:.6f}" for r in runs) + " |")
+    for r in runs[1:]:
+        diff = np.abs(np.asarray(r["losses"]) - np.asarray(base["losses"]))
+        print(f"max |loss difference| vs {base['impl']}: {r['impl']}: {diff.max():.2e} "
+              f"(at step {int(diff.argmax()) + 1}); mean over the last quarter {diff[3 * n // 4:].mean():.2e}")
+    return 0
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("mode", choices=["tf", "hf", "compare"])
+    parser.add_argument("files", nargs="*", help="compare: the JSON files (the first is the baseline)")
+    parser.add_argument("--features", help=".npz of bench/prepare_features.py")
+    parser.add_argument("--tf_model_dir", help="converted checkpoint dir (bert_config.json, bert_model.ckpt)")
+    parser.add_argument("--hf_model_dir", help="Hugging Face model dir")
+    parser.add_argument("--optimizer", choices=["bert", "torch"], default="bert")
+    parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument("--batch_size", type=int, default=32)
+    parser.add_argument("--learning_rate", type=float, default=5e-5)
+    parser.add_argument("--warmup_proportion", type=float, default=0.1)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--out", help="JSON file to write (tf, hf)")
+    args = parser.parse_args(argv)
+    if args.mode == "compare":
+        return compare(args.files)
+    result = run_tf(args) if args.mode == "tf" else run_hf(args)
+    result.update(steps=args.steps, batch_size=args.batch_size, learning_rate=args.learning_rate,
+                  warmup_proportion=args.warmup_proportion, features=args.features)
+    with open(args.out, "w") as f:
+        json.dump(result, f, indent=1)
+    print(f"{result['impl']}: {len(result['losses'])} steps in {result['seconds']:.0f}s; "
+          f"loss {result['losses'][0]:.4f} -> {result['losses'][-1]:.4f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
