@@ -18,7 +18,7 @@ implementations run back to back). Then writes the tables with
 bench/summarize_accuracy.py. The recipes (batch 32, warmup 10%, dev sets for eval):
 
   sst-2  max_seq_length  64, lr 5e-5, 1 epoch    (6,920 train / 872 dev)
-  cola   max_seq_length  64, lr 5e-5, 1 epoch    (8,551 train / 527 dev)
+  cola   max_seq_length  64, lr 5e-5, 3 epochs   (8,551 train / 527 dev)
   mrpc   max_seq_length 128, lr 5e-5, 2 epochs   (3,668 train / 408 dev)
 
 Results land in \$RESULTS_DIR: <impl>/<task>/seed<N>/ per run (tf: run_classifier's
@@ -72,7 +72,7 @@ log() { echo "[$(date +%H:%M:%S)] $*"; }
 recipe() {
   case "$1" in
     sst-2) echo "SST-2 64 1 5e-5" ;;
-    cola) echo "CoLA 64 1 5e-5" ;;
+    cola) echo "CoLA 64 3 5e-5" ;;
     mrpc) echo "MRPC 128 2 5e-5" ;;
     *) die "no recipe for task '$1' (known: sst-2 cola mrpc)" ;;
   esac

@@ -143,6 +143,17 @@ def run_hf(args) -> dict:
     num_steps, num_warmup = schedule(args.steps, args.warmup_proportion)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, bert_lr_lambda(num_steps, num_warmup, "bert"))
     model.train()  # dropout probabilities are 0
+    word_embeddings = model.bert.embeddings.word_embeddings
+    occurrence_grads = []
+    if args.clip_norm == "tf":
+        # TF's clip_by_global_norm takes the norm of the word embeddings' gradient as
+        # tf.gather's IndexedSlices hold it: one row per token occurrence, duplicates not
+        # summed. Those rows are the gradient w.r.t. the looked-up vectors.
+        def keep_occurrence_grads(module, inputs, output):
+            output.register_hook(occurrence_grads.append)
+
+        word_embeddings.register_forward_hook(keep_occurrence_grads)
+    grad_norms = []
     losses = []
     t0 = time.time()
     for k in range(num_steps):
@@ -153,13 +164,26 @@ def run_hf(args) -> dict:
                     attention_mask=mask[:, :length],
                     token_type_ids=torch.from_numpy(data["segment_ids"][sl, :length].astype(np.int64)),
                     labels=torch.from_numpy(data["label_ids"][sl].astype(np.int64)))
+        occurrence_grads.clear()
         out.loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        if args.clip_norm == "tf":
+            squares = sum(float(p.grad.double().pow(2).sum()) for p in model.parameters()
+                          if p.grad is not None and p is not word_embeddings.weight)
+            squares += sum(float(g.double().pow(2).sum()) for g in occurrence_grads)
+            norm = squares ** 0.5
+            with torch.no_grad():
+                for p in model.parameters():
+                    if p.grad is not None:
+                        p.grad.mul_(1.0 / max(norm, 1.0))
+        else:
+            norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0))
+        grad_norms.append(norm)
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
         losses.append(float(out.loss.detach()))
-    return {"impl": f"hf (BertForSequenceClassification, optimizer {args.optimizer})", "losses": losses,
+    return {"impl": f"hf (BertForSequenceClassification, optimizer {args.optimizer}, clip norm {args.clip_norm})",
+            "losses": losses, "grad_norms": grad_norms,
             "seconds": time.time() - t0, "torch": torch.__version__, "transformers": transformers.__version__}
 
 
@@ -188,6 +212,9 @@ def main(argv=None) -> int:
     parser.add_argument("--tf_model_dir", help="converted checkpoint dir (bert_config.json, bert_model.ckpt)")
     parser.add_argument("--hf_model_dir", help="Hugging Face model dir")
     parser.add_argument("--optimizer", choices=["bert", "torch"], default="bert")
+    parser.add_argument("--clip_norm", choices=["dense", "tf"], default="dense",
+                        help="hf: the global norm for clipping from the dense gradients (PyTorch's "
+                             "clip_grad_norm_) or as TF computes it (word-embedding rows per occurrence)")
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--batch_size", type=int, default=32)
     parser.add_argument("--learning_rate", type=float, default=5e-5)
