@@ -1039,6 +1039,26 @@ def decode_record(record, spec: dict) -> dict:
     return {name: tf.cast(t, tf.int32) if t.dtype == tf.int64 else t for name, t in example.items()}
 
 
+def bucket_boundaries(max_seq_length: int) -> list[int]:
+    """Length-bucket upper bounds for `bucket_by_length`: steps of 8 tokens up to 64,
+    16 up to 128, 32 up to 256, 64 beyond (few buckets, so they fill quickly)."""
+    bounds = [*range(16, 64, 8), *range(64, 128, 16), *range(128, 256, 32), *range(256, max_seq_length, 64)]
+    return [b for b in bounds if b < max_seq_length]
+
+
+def trim_batch_to_longest(batch: dict) -> dict:
+    """Cuts the [B, S] features of a batch to [B, L], L = its longest real sequence.
+
+    Exact: the positions cut are padding, which the attention mask hides from every
+    real token, and the classifier reads position 0 only.
+    """
+    longest = tf.reduce_max(tf.reduce_sum(batch["input_mask"], axis=1))  # scalar L
+    trimmed = dict(batch)
+    for name in ("input_ids", "input_mask", "segment_ids"):
+        trimmed[name] = batch[name][:, :longest]  # [B, S] -> [B, L]
+    return trimmed
+
+
 def file_based_input_fn_builder(
     input_file: str,
     seq_length: int,
@@ -1046,12 +1066,20 @@ def file_based_input_fn_builder(
     drop_remainder: bool,
     is_regression: bool = False,
     shuffle_seed: Optional[int] = None,
+    bucket_by_length: bool = False,
 ):
     """Returns an `input_fn(params)` for TPUEstimator reading `input_file`.
 
     Training repeats forever and shuffles with a 100-record buffer, as the original;
     eval and predict read once, in order. `params["batch_size"]` is set by
     TPUEstimator (per shard on TPU).
+
+    With `bucket_by_length` (not for TPUs, which need static shapes) every batch is cut
+    to its longest member (`trim_batch_to_longest`), and in training the examples
+    coming out of the shuffle are grouped by length (`bucket_boundaries`) so that a
+    batch holds examples of similar length. Eval and predict keep their order. The
+    model computes the same outputs for an example whatever its padding (to float
+    rounding); what changes in training is which examples share a batch.
     """
     spec = name_to_features(seq_length, is_regression)
 
@@ -1062,7 +1090,17 @@ def file_based_input_fn_builder(
             d = d.repeat()
             d = d.shuffle(buffer_size=100, seed=shuffle_seed)
         d = d.map(lambda record: decode_record(record, spec), num_parallel_calls=tf.data.AUTOTUNE)
-        d = d.batch(batch_size, drop_remainder=drop_remainder)
+        if bucket_by_length and is_training:
+            boundaries = bucket_boundaries(seq_length)
+            d = d.bucket_by_sequence_length(
+                element_length_func=lambda f: tf.reduce_sum(f["input_mask"]),
+                bucket_boundaries=boundaries,
+                bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
+                drop_remainder=drop_remainder)
+        else:
+            d = d.batch(batch_size, drop_remainder=drop_remainder)
+        if bucket_by_length:
+            d = d.map(trim_batch_to_longest, num_parallel_calls=tf.data.AUTOTUNE)
         return d.prefetch(tf.data.AUTOTUNE)
 
     return input_fn

@@ -27,10 +27,16 @@ the gradient of the mean loss over the global batch, before the clipping; the up
 then applied once per step in cross-replica context (`merge_call`), to every copy of
 each mirrored variable alike. Without a strategy (or on TPU, where
 `CrossShardOptimizer` does the reduction) the graph is the one described above.
+
+`create_optimizer(..., num_accumulation_steps=k)` with k > 1 accumulates the gradients
+of k micro-batches (single device only) and applies their mean as one update of the
+recipe above; the global step then counts updates, not session runs. k = 1 (the
+default) builds the graph above unchanged.
 """
 
 from __future__ import annotations
 
+import numbers
 import re
 
 import tensorflow.compat.v1 as tf
@@ -63,7 +69,8 @@ def create_learning_rate(global_step, init_lr, num_train_steps, num_warmup_steps
     return learning_rate
 
 
-def create_optimizer(loss, init_lr, num_train_steps, num_warmup_steps, use_tpu):
+def create_optimizer(loss, init_lr, num_train_steps, num_warmup_steps, use_tpu,
+                     num_accumulation_steps: int = 1, use_amp: bool = False):
     """Builds the training op of BERT fine-tuning.
 
     Creates (or reuses) the global step, the learning-rate schedule of
@@ -71,18 +78,65 @@ def create_optimizer(loss, init_lr, num_train_steps, num_warmup_steps, use_tpu):
     LayerNorm parameters or biases), gradients of `loss` for all trainable variables
     clipped to global norm 1.0, and the global step increment.
 
+    Gradient accumulation (`num_accumulation_steps` = k > 1): `loss` is then the mean
+    loss of one micro-batch. Every run of the training op computes its gradients and
+    adds them to non-trainable accumulators; every k-th run applies the accumulated
+    mean gradient (sum / k) with the unchanged recipe above (clipping to global norm
+    1.0, AdamWeightDecay, learning rate of the current global step), advances the
+    global step by 1 and zeroes the accumulators. The global step therefore counts
+    optimizer updates, and k micro-batches of B/k examples give the update of one batch
+    of B (to float rounding, for a model without interactions between the examples of a
+    batch, and without dropout): the caller divides the batch size by k and runs
+    k * num_train_steps micro-batches, so the global step reaches num_train_steps as
+    without accumulation. The global norm of the clipping is the original's even for
+    `tf.IndexedSlices` gradients (from `tf.gather`, e.g. the word embeddings), whose
+    norm `tf.clip_by_global_norm` takes over the rows per token occurrence (duplicate
+    ids not summed): their squared row norms are accumulated alongside, each
+    micro-batch's rows divided by k (they are the gradients of a mean over B/k
+    examples, k times the big batch's rows). The new state lives under the variable
+    scope `gradient_accumulation/` (`grads/<variable name>`, float32, the variable's
+    shape; `indexed_slices_sum_of_squares`, float32 scalar; `micro_step`, int64 scalar:
+    micro-batches accumulated since the last update), names that released or
+    fine-tuned BERT checkpoints never use; the Adam moments keep their names. Not
+    supported (ValueError) with `use_tpu` or under a `tf.distribute` strategy (the
+    accumulators would have to be per-replica variables, synchronised by hand, and
+    the IndexedSlices norm all-reduced too): accumulate on one device only.
+
     Args:
-      loss: float32 scalar Tensor to minimise.
+      loss: float32 scalar Tensor to minimise (with accumulation: the mean loss of one
+        micro-batch).
       init_lr: float, peak learning rate.
-      num_train_steps: int, total training steps (the decay reaches 0 there).
-      num_warmup_steps: int, linear warmup steps (0 or None: none).
+      num_train_steps: int, total training steps (the decay reaches 0 there), counted
+        in optimizer updates.
+      num_warmup_steps: int, linear warmup steps (0 or None: none), in updates.
       use_tpu: bool, wrap the optimizer in `CrossShardOptimizer` (gradients summed
         across TPU shards).
+      num_accumulation_steps: int >= 1, micro-batches per optimizer update. 1 (the
+        default) builds exactly the original's graph, with no accumulator.
+      use_amp: bool, dynamic loss scaling for mixed-precision training (the float16
+        graph rewrite itself is switched on in the session config; see
+        `run_classifier.session_config`): the loss is multiplied by a scale (2**15 at
+        first) before the gradients, which are divided by it again; a step whose
+        gradients are not all finite updates nothing and halves the scale, 2,000
+        finite steps in a row double it (`tf.mixed_precision.MixedPrecisionLossScaleOptimizer`).
+        The global step advances on every step, skipped or not, so the schedule keeps
+        its length. In float32 the updates equal those without loss scaling to float
+        rounding. Single device only (with k = 1, not on TPU).
 
     Returns:
-      The training op: one run updates every variable once and adds 1 to the global
-      step.
+      The training op. With num_accumulation_steps 1: one run updates every variable
+      once and adds 1 to the global step. With k > 1: one run accumulates one
+      micro-batch's gradients; every k-th run also updates the variables and adds 1 to
+      the global step.
+
+    Raises:
+      ValueError: num_accumulation_steps is not an integer >= 1, or is > 1 with
+        `use_tpu` or under a `tf.distribute` strategy; or use_amp with any of these.
     """
+    _check_num_accumulation_steps(num_accumulation_steps, use_tpu)
+    if use_amp and (use_tpu or num_accumulation_steps > 1 or _strategy_replica_context() is not None):
+        raise ValueError("use_amp (loss scaling) is supported on a single CPU/GPU device only, without "
+                         "use_tpu, gradient accumulation or a tf.distribute strategy")
     global_step = tf.train.get_or_create_global_step()
     learning_rate = create_learning_rate(global_step, init_lr, num_train_steps, num_warmup_steps)
 
@@ -95,6 +149,10 @@ def create_optimizer(loss, init_lr, num_train_steps, num_warmup_steps, use_tpu):
         beta_2=0.999,
         epsilon=1e-6,
         exclude_from_weight_decay=["LayerNorm", "layer_norm", "bias"])
+    if num_accumulation_steps > 1:
+        return _accumulating_train_op(loss, optimizer, global_step, num_accumulation_steps)
+    if use_amp:
+        return _loss_scaled_train_op(loss, optimizer, global_step)
     if use_tpu:
         optimizer = tf.tpu.CrossShardOptimizer(optimizer)
 
@@ -115,6 +173,129 @@ def create_optimizer(loss, init_lr, num_train_steps, num_warmup_steps, use_tpu):
         new_global_step = global_step + 1
         increment_op = global_step.assign(new_global_step)
     return tf.group(update_op, increment_op, name="train_op")
+
+
+def _loss_scaled_train_op(loss: tf.Tensor, optimizer: AdamWeightDecayOptimizer,
+                          global_step: tf.Variable) -> tf.Operation:
+    """The training op of `create_optimizer` with dynamic loss scaling (`use_amp`).
+
+    The recipe is the same (clip to global norm 1.0 of the unscaled gradients, then
+    AdamWeightDecay at the current step's learning rate); TensorFlow's
+    `MixedPrecisionLossScaleOptimizer` scales the loss, unscales the gradients, and
+    skips the update (adjusting the scale) when they are not all finite.
+    """
+    scaled_optimizer = tf.mixed_precision.MixedPrecisionLossScaleOptimizer(optimizer, loss_scale="dynamic")
+    tvars = tf.trainable_variables()
+    grads_and_vars = scaled_optimizer.compute_gradients(loss, tvars)  # unscaled again
+    grads = [g for g, _ in grads_and_vars]
+    # Not finite -> the norm is NaN/inf and so are the clipped gradients; the wrapper
+    # then skips the update and lowers the scale.
+    grads, _ = tf.clip_by_global_norm(grads, clip_norm=1.0)
+    update_op = scaled_optimizer.apply_gradients(zip(grads, tvars), global_step=global_step)
+    with tf.control_dependencies([update_op]):
+        increment_op = global_step.assign(global_step + 1)
+    return tf.group(update_op, increment_op, name="train_op")
+
+
+def _check_num_accumulation_steps(num_accumulation_steps: int, use_tpu: bool) -> None:
+    """Raises ValueError unless `num_accumulation_steps` is usable here (see
+    `create_optimizer`); builds nothing."""
+    if (isinstance(num_accumulation_steps, bool) or not isinstance(num_accumulation_steps, numbers.Integral)
+            or num_accumulation_steps < 1):
+        raise ValueError(f"num_accumulation_steps must be an integer >= 1 (1: no gradient accumulation), "
+                         f"got {num_accumulation_steps!r}")
+    if num_accumulation_steps == 1:
+        return
+    if use_tpu:
+        raise ValueError(f"gradient accumulation (num_accumulation_steps={num_accumulation_steps}) is not "
+                         f"supported with use_tpu=True; use num_accumulation_steps=1")
+    if _strategy_replica_context() is not None:
+        raise ValueError(f"gradient accumulation (num_accumulation_steps={num_accumulation_steps}) is not "
+                         f"supported under a tf.distribute strategy; use num_accumulation_steps=1 or one device")
+
+
+def _accumulating_train_op(loss: tf.Tensor, optimizer: AdamWeightDecayOptimizer, global_step: tf.Variable,
+                           num_accumulation_steps: int) -> tf.Operation:
+    """The training op of `create_optimizer` with gradient accumulation (k > 1).
+
+    Args:
+      loss: float32 scalar Tensor, the mean loss of one micro-batch.
+      optimizer: the `AdamWeightDecayOptimizer` of the update (not wrapped).
+      global_step: int64 scalar variable, advanced once per update.
+      num_accumulation_steps: int k > 1, micro-batches per update.
+
+    Returns:
+      The training op (see `create_optimizer`).
+    """
+    k = num_accumulation_steps
+    tvars = tf.trainable_variables()
+    grads = tf.gradients(loss, tvars)
+    pairs = [(grad, var) for grad, var in zip(grads, tvars) if grad is not None]
+
+    with tf.variable_scope("gradient_accumulation"):
+        # int64 like the global step: the count can't overflow in any run.
+        micro_step = tf.get_variable("micro_step", shape=[], dtype=tf.int64, trainable=False,
+                                     initializer=tf.zeros_initializer())
+        sparse_sum_of_squares = tf.get_variable("indexed_slices_sum_of_squares", shape=[], dtype=tf.float32,
+                                                trainable=False, initializer=tf.zeros_initializer())
+        accumulators = []
+        for _, var in pairs:
+            # "grads/" keeps the names apart from the scalars above whatever the
+            # variables are called.
+            accumulators.append(tf.get_variable(
+                "grads/" + optimizer._get_variable_name(var.name), shape=var.shape.as_list(),
+                dtype=tf.float32, trainable=False, initializer=tf.zeros_initializer()))
+
+    # The Adam moments are created here, outside the tf.cond below (variables can't be
+    # created in a cond branch), with the names apply_gradients would give them.
+    moments = [optimizer._create_moments(optimizer._get_variable_name(var.name), var) for _, var in pairs]
+
+    # 1. Every run: add this micro-batch's gradients to the accumulators.
+    accumulate_ops = []
+    sparse_terms = []
+    for (grad, _), accumulator in zip(pairs, accumulators):
+        if isinstance(grad, tf.IndexedSlices):
+            # Duplicate indices are added up by the scatter, as the dense conversion
+            # (unsorted_segment_sum) of the original's optimizer would.
+            accumulate_ops.append(tf.scatter_add(accumulator, grad.indices, grad.values))
+            # tf.clip_by_global_norm takes an IndexedSlices' norm over its rows, one per
+            # occurrence of an id; the big batch's rows are these rows / k.
+            sparse_terms.append(tf.reduce_sum(tf.square(grad.values / float(k))))
+        else:
+            accumulate_ops.append(accumulator.assign_add(grad))
+    if sparse_terms:
+        accumulate_ops.append(sparse_sum_of_squares.assign_add(tf.add_n(sparse_terms)))
+    with tf.control_dependencies(accumulate_ops):
+        new_micro_step = micro_step.assign_add(1)
+        apply_now = tf.greater_equal(new_micro_step, k)
+
+    # 2. Every k-th run: one update from the mean gradient, as create_optimizer's k = 1.
+    def apply_update() -> tf.Tensor:
+        mean_grads = [accumulator.read_value() / float(k) for accumulator in accumulators]
+        dense_squares = [tf.reduce_sum(tf.square(grad)) for (orig, _), grad in zip(pairs, mean_grads)
+                         if not isinstance(orig, tf.IndexedSlices)]
+        squares = dense_squares + ([sparse_sum_of_squares.read_value()] if sparse_terms else [])
+        global_norm = tf.sqrt(tf.add_n(squares))
+        # use_norm: tf.clip_by_global_norm's own scaling (and its NaN for an infinite
+        # norm), with the norm the original would have computed on the whole batch.
+        clipped, _ = tf.clip_by_global_norm(mean_grads, clip_norm=1.0, use_norm=global_norm)
+        assignments = []
+        for grad, (_, var), (m, v) in zip(clipped, pairs, moments):
+            assignments.extend(optimizer._assign_update(optimizer._get_variable_name(var.name), grad, var, m, v))
+        # After the update (which read the accumulators): advance, then start afresh.
+        with tf.control_dependencies(assignments):
+            resets = [accumulator.assign(tf.zeros_like(accumulator)) for accumulator in accumulators]
+            resets.append(sparse_sum_of_squares.assign(0.0))
+            resets.append(micro_step.assign(0))
+            resets.append(global_step.assign(global_step + 1))
+        with tf.control_dependencies(resets):
+            return tf.constant(True)
+
+    def skip_update() -> tf.Tensor:
+        return tf.constant(False)
+
+    applied = tf.cond(apply_now, apply_update, skip_update)
+    return tf.group(applied, name="train_op")
 
 
 def _strategy_replica_context():

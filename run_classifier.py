@@ -19,6 +19,7 @@ import time
 
 import tensorflow.compat.v1 as tf
 from absl import app, flags
+from tensorflow.core.protobuf import rewriter_config_pb2
 
 import classifier_metrics
 import modeling
@@ -122,6 +123,20 @@ flags.DEFINE_enum("distribution_strategy", "none", ["none", "mirrored", "multi_w
                   "--train_batch_size stays the global batch. Not with --use_tpu.")
 flags.DEFINE_integer("num_gpus", 0, "With --distribution_strategy: GPUs to use on each machine "
                      "(0 = all visible GPUs, or the CPU when there are none).")
+# Speed (docs/BENCHMARKS.md). All off by default: the original's behaviour.
+flags.DEFINE_bool("bucket_by_length", False,
+                  "Pad each batch only to its longest member; in training, also group examples of "
+                  "similar length into batches. The same model outputs per example; faster on short "
+                  "texts. Not with --use_tpu.")
+flags.DEFINE_bool("use_xla", False, "Compile the model with XLA (JIT auto-clustering), on CPU and GPU.")
+flags.DEFINE_bool("use_amp", False,
+                  "Mixed precision: float16 with dynamic loss scaling on GPUs, oneDNN bfloat16 on CPUs. "
+                  "Variables stay float32. Single device; not with --use_tpu, --distribution_strategy or "
+                  "--num_accumulation_steps > 1.")
+flags.DEFINE_integer("num_accumulation_steps", 1,
+                     "Gradient accumulation: each update sums the gradients of this many micro-batches of "
+                     "--train_batch_size / N examples (same update as one batch of --train_batch_size, "
+                     "in 1/N of the memory). Single device; not with --use_tpu or --distribution_strategy.")
 
 class UsageError(ValueError):
     """A flag or input the user must fix; printed as one line, exit status 1."""
@@ -236,8 +251,12 @@ def check_checkpoint_fits(bert_config, init_checkpoint, num_labels, is_regressio
 
 def model_fn_builder(bert_config, num_labels, init_checkpoint, learning_rate, num_train_steps,
                      num_warmup_steps, use_tpu, use_one_hot_embeddings, is_regression=False,
-                     hub_module_handle=None):
-    """Returns the `model_fn(features, labels, mode, params)` closure for TPUEstimator."""
+                     hub_module_handle=None, num_accumulation_steps=1, use_amp=False):
+    """Returns the `model_fn(features, labels, mode, params)` closure for TPUEstimator.
+
+    `num_accumulation_steps` and `use_amp` are passed on to
+    `optimization.create_optimizer` (gradient accumulation, loss scaling).
+    """
 
     def model_fn(features, labels, mode, params):  # labels and params are unused
         tf.logging.info("*** Features ***")
@@ -281,7 +300,8 @@ def model_fn_builder(bert_config, num_labels, init_checkpoint, learning_rate, nu
 
         if mode == tf.estimator.ModeKeys.TRAIN:
             train_op = optimization.create_optimizer(
-                total_loss, learning_rate, num_train_steps, num_warmup_steps, use_tpu)
+                total_loss, learning_rate, num_train_steps, num_warmup_steps, use_tpu,
+                num_accumulation_steps=num_accumulation_steps, use_amp=use_amp)
             return tf.estimator.tpu.TPUEstimatorSpec(
                 mode=mode, loss=total_loss, train_op=train_op, scaffold_fn=scaffold_fn)
 
@@ -309,10 +329,11 @@ def model_fn_builder(bert_config, num_labels, init_checkpoint, learning_rate, nu
 class ProgressHook(tf.train.SessionRunHook):
     """Logs step, loss, examples/sec and ETA every `every_seconds` during training."""
 
-    def __init__(self, num_train_steps, batch_size, every_seconds=10.0):
+    def __init__(self, num_train_steps, batch_size, every_seconds=10.0, runs_per_step=1):
         self.num_train_steps = num_train_steps
-        self.batch_size = batch_size
+        self.batch_size = batch_size  # examples per global step (all micro-batches)
         self.every_seconds = every_seconds
+        self.runs_per_step = runs_per_step  # session runs per global step (accumulation)
 
     def begin(self):
         self._global_step = tf.train.get_global_step()
@@ -320,12 +341,13 @@ class ProgressHook(tf.train.SessionRunHook):
     def after_create_session(self, session, coord):
         self._start_step = self._last_step = session.run(self._global_step)
         self._start_time = self._last_time = time.time()
-
-    def before_run(self, run_context):
-        return tf.train.SessionRunArgs(self._global_step)
+        self._runs = 0
 
     def after_run(self, run_context, run_values):
-        step = int(run_values.results) + 1  # the step just run
+        self._runs += 1
+        if self._runs % self.runs_per_step:
+            return  # in the middle of an accumulated update
+        step = self._start_step + self._runs // self.runs_per_step  # the step just completed
         now = time.time()
         if now - self._last_time < self.every_seconds and step < self.num_train_steps:
             return
@@ -389,6 +411,7 @@ def validate_flags():
         raise UsageError(f"--max_seq_length must be at least 3 ([CLS] x [SEP]), got {FLAGS.max_seq_length}")
     if FLAGS.use_tpu and not (FLAGS.tpu_name or FLAGS.master):
         raise UsageError("--use_tpu needs --tpu_name (or --master)")
+    validate_speed_flags()
     # tf.distribute (docs/DISTRIBUTED.md): the strategy, TF_CONFIG and the visible devices.
     strategy = FLAGS.distribution_strategy
     if strategy == "none" and FLAGS.num_gpus:
@@ -432,6 +455,46 @@ def validate_flags():
     if FLAGS.init_checkpoint and not tf.io.gfile.exists(FLAGS.init_checkpoint + ".index"):
         raise UsageError(f"--init_checkpoint not found: {FLAGS.init_checkpoint} "
                          f"(expected {FLAGS.init_checkpoint}.index and its data files)")
+
+
+def validate_speed_flags():
+    """Checks --bucket_by_length, --use_xla, --use_amp and --num_accumulation_steps."""
+    k = FLAGS.num_accumulation_steps
+    if k < 1:
+        raise UsageError(f"--num_accumulation_steps must be at least 1, got {k}")
+    if k > 1 and FLAGS.train_batch_size % k:
+        raise UsageError(f"--train_batch_size {FLAGS.train_batch_size} is not divisible by "
+                         f"--num_accumulation_steps {k}: each update is {k} equal micro-batches")
+    single_device = {"--use_amp": FLAGS.use_amp, f"--num_accumulation_steps={k}": k > 1}
+    for name, used in single_device.items():
+        if used and FLAGS.use_tpu:
+            raise UsageError(f"{name} is not supported with --use_tpu")
+        if used and FLAGS.distribution_strategy != "none":
+            raise UsageError(f"{name} is not supported with --distribution_strategy="
+                             f"{FLAGS.distribution_strategy} (single device only)")
+    if FLAGS.use_amp and k > 1:
+        raise UsageError("--use_amp and --num_accumulation_steps > 1 cannot be combined yet")
+    if FLAGS.bucket_by_length and FLAGS.use_tpu:
+        raise UsageError("--bucket_by_length is not supported with --use_tpu (TPUs need a fixed sequence length)")
+
+
+def session_config(base=None):
+    """The session ConfigProto for --use_xla and --use_amp (`base` or None when neither)."""
+    if not (FLAGS.use_xla or FLAGS.use_amp):
+        return base
+    config = tf.ConfigProto() if base is None else base
+    if FLAGS.use_xla:
+        # On CPUs XLA auto-clustering also needs this flag, read when the first session starts.
+        if "--tf_xla_cpu_global_jit" not in os.environ.get("TF_XLA_FLAGS", ""):
+            os.environ["TF_XLA_FLAGS"] = (os.environ.get("TF_XLA_FLAGS", "") + " --tf_xla_cpu_global_jit").strip()
+        config.graph_options.optimizer_options.global_jit_level = tf.OptimizerOptions.ON_1
+    if FLAGS.use_amp:
+        rewrites = config.graph_options.rewrite_options
+        if tf.config.list_physical_devices("GPU"):
+            rewrites.auto_mixed_precision = rewriter_config_pb2.RewriterConfig.ON  # float16
+        else:
+            rewrites.auto_mixed_precision_onednn_bfloat16 = rewriter_config_pb2.RewriterConfig.ON
+    return config
 
 
 def load_bert_config():
@@ -521,7 +584,7 @@ def make_estimator(model_fn):
                 keep_checkpoint_max=FLAGS.keep_checkpoint_max,
                 save_summary_steps=FLAGS.save_summary_steps,
                 tf_random_seed=FLAGS.seed,
-                session_config=distribution.session_config(strategy),
+                session_config=session_config(distribution.session_config(strategy)),
                 train_distribute=strategy,
                 eval_distribute=None)
             return distribution.DistributedEstimator(
@@ -543,6 +606,7 @@ def make_estimator(model_fn):
         keep_checkpoint_max=FLAGS.keep_checkpoint_max,
         save_summary_steps=FLAGS.save_summary_steps,
         tf_random_seed=FLAGS.seed,
+        session_config=session_config(),
         tpu_config=tf.estimator.tpu.TPUConfig(
             tpu_job_name=FLAGS.tpu_job_name,
             iterations_per_loop=FLAGS.iterations_per_loop,
@@ -553,7 +617,8 @@ def make_estimator(model_fn):
         use_tpu=FLAGS.use_tpu,
         model_fn=model_fn,
         config=run_config,
-        train_batch_size=FLAGS.train_batch_size,
+        # With accumulation each session run reads one micro-batch.
+        train_batch_size=FLAGS.train_batch_size // FLAGS.num_accumulation_steps,
         eval_batch_size=FLAGS.eval_batch_size,
         predict_batch_size=FLAGS.predict_batch_size,
         export_to_tpu=False)  # the serving export (--export_dir) is for CPU/GPU
@@ -580,10 +645,14 @@ def train(estimator, train_examples, label_list, tokenizer, num_train_steps, is_
     tf.logging.info("  Num examples = %d", len(train_examples))
     tf.logging.info("  Batch size = %d", FLAGS.train_batch_size)
     tf.logging.info("  Num steps = %d", num_train_steps)
+    if FLAGS.num_accumulation_steps > 1:
+        tf.logging.info("  Gradient accumulation: %d micro-batches of %d per step", FLAGS.num_accumulation_steps,
+                        FLAGS.train_batch_size // FLAGS.num_accumulation_steps)
     input_fn = file_based_input_fn_builder(
         input_file=train_file, seq_length=FLAGS.max_seq_length, is_training=True,
-        drop_remainder=True, is_regression=is_regression)
-    hooks = [ProgressHook(num_train_steps, FLAGS.train_batch_size, FLAGS.log_every_seconds)]
+        drop_remainder=True, is_regression=is_regression, bucket_by_length=FLAGS.bucket_by_length)
+    hooks = [ProgressHook(num_train_steps, FLAGS.train_batch_size, FLAGS.log_every_seconds,
+                          runs_per_step=FLAGS.num_accumulation_steps)]
     estimator.train(input_fn=input_fn, max_steps=num_train_steps, hooks=hooks)
 
 
@@ -600,7 +669,7 @@ def _prepare_for_inference(examples, batch_size, name, label_list, tokenizer, is
     tf.logging.info("  Batch size = %d", batch_size)
     input_fn = file_based_input_fn_builder(
         input_file=record_file, seq_length=FLAGS.max_seq_length, is_training=False,
-        drop_remainder=FLAGS.use_tpu, is_regression=is_regression)
+        drop_remainder=FLAGS.use_tpu, is_regression=is_regression, bucket_by_length=FLAGS.bucket_by_length)
     # On TPU the number of steps must be given; elsewhere the estimator reads to the end.
     steps = len(examples) // batch_size if FLAGS.use_tpu else None
     return input_fn, num_actual, steps
@@ -688,7 +757,9 @@ def main(_):
         use_tpu=FLAGS.use_tpu,
         use_one_hot_embeddings=FLAGS.use_tpu,
         is_regression=is_regression,
-        hub_module_handle=FLAGS.bert_hub_module_handle)
+        hub_module_handle=FLAGS.bert_hub_module_handle,
+        num_accumulation_steps=FLAGS.num_accumulation_steps,
+        use_amp=FLAGS.use_amp)
     estimator = make_estimator(model_fn)
 
     if FLAGS.do_train:

@@ -1,0 +1,115 @@
+"""Times fine-tuning steps of `transformers` + PyTorch on CPU (for `bench/bench_training.py`).
+
+Runs in `.venv-bench` (torch + transformers; never the product's `.venv`) and reads the
+`.npz` of `bench/prepare_features.py`: the token ids OUR tokenizer made for the very
+training file the TensorFlow programs read. The recipe is `bench/hf_finetune.py`'s:
+`BertForSequenceClassification` in train mode (dropout on), mean cross-entropy,
+`torch.optim.AdamW` (eps 1e-6, weight decay 0.01 but on biases and LayerNorm), BERT's
+linear warmup/decay schedule, gradients clipped to global norm 1.0.
+
+Batches are consecutive runs of `--batch_size` training examples in the file's order
+(wrapping around), padded to `--max_seq_length` (`--padding fixed`, as the TF programs
+do) or to the longest member of the batch (`--padding longest`).
+
+The time origin is taken after the model and optimizer exist, before the first step;
+`step_end_times[i]` is `time.perf_counter()` after step i's forward, backward, clipping,
+optimizer and scheduler step and `zero_grad` (and the batch slicing before them), the
+same inter-step measure `bench/_train_timing_launcher.py` takes of the TF programs.
+
+    .venv-bench/bin/python bench/_torch_train_worker.py --features F.npz --model_dir HF_DIR \
+        --steps 60 --padding fixed --output timing.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+
+import numpy as np
+
+
+def _cpu_seconds() -> float:
+    t = os.times()
+    return t.user + t.system
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--features", required=True)
+    parser.add_argument("--model_dir", required=True, help="Hugging Face BERT directory")
+    parser.add_argument("--output", required=True, help="timing JSON to write")
+    parser.add_argument("--steps", type=int, required=True)
+    parser.add_argument("--batch_size", type=int, default=32)
+    parser.add_argument("--padding", choices=["fixed", "longest"], default="fixed")
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--learning_rate", type=float, default=5e-5)
+    parser.add_argument("--warmup_proportion", type=float, default=0.1)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+
+    t_process = time.perf_counter()
+    import torch
+    import transformers
+    from transformers import BertForSequenceClassification
+
+    torch.set_num_threads(args.threads)
+    transformers.logging.set_verbosity_error()
+    with np.load(args.features, allow_pickle=False) as data:
+        arrays = {k: data[f"train_{k}"].astype(np.int64) for k in
+                  ("input_ids", "input_mask", "segment_ids", "label_ids")}
+        max_seq_length = int(data["max_seq_length"])
+    n = len(arrays["label_ids"])
+    order = np.arange(args.steps * args.batch_size) % n
+    tensors = {k: torch.from_numpy(v) for k, v in arrays.items()}
+
+    torch.manual_seed(args.seed)
+    model = BertForSequenceClassification.from_pretrained(args.model_dir, num_labels=2)
+    no_decay = ("bias", "LayerNorm.weight", "LayerNorm.bias")
+    groups = [
+        {"params": [p for name, p in model.named_parameters() if not any(nd in name for nd in no_decay)],
+         "weight_decay": 0.01},
+        {"params": [p for name, p in model.named_parameters() if any(nd in name for nd in no_decay)],
+         "weight_decay": 0.0},
+    ]
+    optimizer = torch.optim.AdamW(groups, lr=args.learning_rate, betas=(0.9, 0.999), eps=1e-6)
+    warmup = int(args.steps * args.warmup_proportion)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda k: k / warmup if warmup and k < warmup else max(0.0, 1.0 - k / args.steps))
+    model.train()
+
+    record = {"program": "torch", "padding": args.padding, "threads": torch.get_num_threads(),
+              "torch": torch.__version__, "transformers": transformers.__version__,
+              "attn_implementation": getattr(model.config, "_attn_implementation", None),
+              "max_seq_length": max_seq_length, "train_examples": n,
+              "step_end_times": [], "cpu_times": [], "batch_shapes": [], "losses": [], "error": None}
+    record["t_session_created"] = time.perf_counter()
+    record["cpu_session_created"] = _cpu_seconds()
+    record["setup_seconds"] = record["t_session_created"] - t_process
+    for step in range(args.steps):
+        idx = torch.from_numpy(order[step * args.batch_size:(step + 1) * args.batch_size])
+        ids, mask, seg = tensors["input_ids"][idx], tensors["input_mask"][idx], tensors["segment_ids"][idx]
+        if args.padding == "longest":
+            length = int(mask.sum(dim=1).max())
+            ids, mask, seg = ids[:, :length], mask[:, :length], seg[:, :length]
+        out = model(input_ids=ids, attention_mask=mask, token_type_ids=seg, labels=tensors["label_ids"][idx])
+        out.loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        loss = float(out.loss.detach())
+        record["step_end_times"].append(time.perf_counter())
+        record["cpu_times"].append(_cpu_seconds())
+        record["batch_shapes"].append(list(ids.shape))
+        record["losses"].append(loss)
+    tmp = args.output + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(record, f)
+    os.replace(tmp, args.output)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,188 @@
+"""Tests of the speed flags of run_classifier.py: --bucket_by_length, --use_xla,
+--use_amp and --num_accumulation_steps (docs/BENCHMARKS.md measures their speed).
+
+* bucketing: the trimmed batch gives the same loss and gradients as the padded one
+  (same examples), predictions and eval metrics equal fixed padding, training batches
+  hold examples of one length bucket cut to their longest member;
+* accumulation through the CLI: k=2 micro-batches of 4 end at the weights of batches
+  of 8 (dropout off), in the same number of global steps;
+* --use_xla and --use_amp (oneDNN bfloat16 on this CPU) train and evaluate; XLA
+  matches the default to float rounding, bfloat16 to bfloat16's precision;
+* the unsupported combinations are refused with one line.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+import tensorflow.compat.v1 as tf
+
+import classifier_data
+import modeling
+import run_classifier
+from tests.conftest import TINY_CONFIG, run_cli, write_tiny_checkpoint
+from tests.test_run_classifier import (  # noqa: F401
+    RUN_CLASSIFIER,
+    model_flags,
+    read_eval_results,
+    sentiment_dir,
+)
+
+NO_DROPOUT = dict(TINY_CONFIG, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+
+
+@pytest.fixture(scope="module")
+def no_dropout_bert_dir(tmp_path_factory) -> str:
+    model_dir = str(tmp_path_factory.mktemp("tiny_bert_no_dropout") / "uncased_L-2_H-32_A-4")
+    write_tiny_checkpoint(model_dir, config=NO_DROPOUT)
+    return model_dir
+
+
+def _cli(model_dir, data_dir, out, *extra):
+    r = run_cli([RUN_CLASSIFIER, "--task_name=csv", f"--data_dir={data_dir}", f"--output_dir={out}",
+                 "--max_seq_length=64", "--seed=3", "--write_reports=false", *model_flags(model_dir), *extra])
+    assert r.returncode == 0, r.stderr[-3000:]
+    return r
+
+
+def _read_tsv(path) -> np.ndarray:
+    with open(path) as f:
+        return np.array([[float(x) for x in line.split("\t")] for line in f.read().splitlines()])
+
+
+# ------------------------------------------------------------------------- bucketing
+def test_trimmed_batch_gives_the_padded_batch_loss_and_gradients():
+    config = modeling.BertConfig.from_dict(NO_DROPOUT)
+    rng = np.random.RandomState(0)
+    lengths = np.array([5, 9, 12, 7])
+    seq, longest = 32, 12
+    mask = (np.arange(seq)[None, :] < lengths[:, None]).astype(np.int32)
+    ids = rng.randint(1000, 3000, size=(4, seq)) * mask
+    segments = ((np.arange(seq)[None, :] >= 3) * mask).astype(np.int32)
+    labels = np.array([0, 1, 1, 0])
+    with tf.Graph().as_default():
+        tf.set_random_seed(1)
+        ph = [tf.placeholder(tf.int32, [None, None]) for _ in range(3)]
+        # is_training=False: the classifier's dropout (0.1, fixed as in the original) would
+        # draw new masks on every run.
+        loss, _, logits, _ = run_classifier.create_model(config, False, *ph, tf.constant(labels), 2, False)
+        grads = tf.gradients(loss, tf.trainable_variables())
+        dense = [tf.convert_to_tensor(g) for g in grads]
+        with tf.Session() as sess:
+            sess.run(tf.global_variables_initializer())
+            full = sess.run([loss, logits, dense], dict(zip(ph, (ids, mask, segments))))
+            cut = sess.run([loss, logits, dense], dict(zip(ph, (ids[:, :longest], mask[:, :longest],
+                                                                segments[:, :longest]))))
+    assert abs(full[0] - cut[0]) < 1e-6
+    assert np.abs(full[1] - cut[1]).max() < 1e-5
+    # Position embeddings beyond the longest example get no gradient in either case.
+    assert max(float(np.abs(a - b).max()) for a, b in zip(full[2], cut[2])) < 1e-5
+
+
+def test_training_batches_group_lengths_and_cut_padding(sentiment_dir, tiny_bert_dir, tmp_path):  # noqa: F811
+    import processors
+    import tokenization
+
+    processor = processors.get_processor("csv", data_dir=str(sentiment_dir))
+    examples = processor.get_train_examples(str(sentiment_dir))
+    tokenizer = tokenization.FullTokenizer(os.path.join(tiny_bert_dir, "vocab.txt"), do_lower_case=True)
+    record = str(tmp_path / "train.tf_record")
+    classifier_data.file_based_convert_examples_to_features(examples, processor.get_labels(), 64, tokenizer, record)
+    input_fn = classifier_data.file_based_input_fn_builder(record, 64, is_training=True, drop_remainder=True,
+                                                           shuffle_seed=1, bucket_by_length=True)
+    bounds = [0, *classifier_data.bucket_boundaries(64), 65]
+    with tf.Graph().as_default():
+        batch = tf.data.make_one_shot_iterator(input_fn({"batch_size": 4})).get_next()
+        with tf.Session() as sess:
+            batches = [sess.run(batch) for _ in range(20)]
+    for b in batches:
+        lengths = b["input_mask"].sum(axis=1)
+        assert b["input_ids"].shape == (4, lengths.max())  # cut to the longest member
+        bucket = [sum(length >= x for x in bounds) for length in lengths]
+        assert len(set(bucket)) == 1, lengths  # one length bucket per batch
+    assert len({b["input_ids"].shape[1] for b in batches}) > 2
+
+
+def test_bucketed_predictions_and_eval_equal_fixed_padding(sentiment_dir, no_dropout_bert_dir, tmp_path):  # noqa: F811
+    runs = {}
+    for name, extra in (("fixed", []), ("bucketed", ["--bucket_by_length"])):
+        out = tmp_path / name
+        _cli(no_dropout_bert_dir, sentiment_dir, out, "--do_eval", "--do_predict", "--eval_batch_size=5",
+             "--predict_batch_size=3", *extra)
+        runs[name] = (read_eval_results(out / "eval_results.txt"), _read_tsv(out / "test_results.tsv"))
+    (fixed_eval, fixed_probs), (bucketed_eval, bucketed_probs) = runs["fixed"], runs["bucketed"]
+    assert fixed_probs.shape == bucketed_probs.shape == (10, 2)
+    assert np.abs(fixed_probs - bucketed_probs).max() < 1e-5
+    assert fixed_eval["eval_accuracy"] == bucketed_eval["eval_accuracy"]
+    assert abs(fixed_eval["eval_loss"] - bucketed_eval["eval_loss"]) < 1e-5
+
+
+# ---------------------------------------------------------------------- accumulation
+def test_cli_accumulation_counts_updates(sentiment_dir, no_dropout_bert_dir, tmp_path):  # noqa: F811
+    # The exact equality with one big batch is tested on the graph (tests/test_accumulation.py):
+    # here the classifier's fixed dropout draws different masks for 2 x 4 and 8 examples.
+    out = tmp_path / "k2"
+    r = _cli(no_dropout_bert_dir, sentiment_dir, out, "--do_train", "--do_eval", "--train_batch_size=8",
+             "--num_train_epochs=2", "--learning_rate=1e-3", "--num_accumulation_steps=2")
+    reader = tf.train.load_checkpoint(str(out))
+    assert reader.get_tensor("global_step") == 2 * 64 // 8
+    assert reader.get_tensor("gradient_accumulation/micro_step") == 0
+    assert "Gradient accumulation: 2 micro-batches of 4 per step" in r.stderr
+    assert "train step 16/16 (100%)" in r.stderr
+    initial = tf.train.load_checkpoint(os.path.join(no_dropout_bert_dir, "bert_model.ckpt"))
+    moved = np.abs(reader.get_tensor("bert/pooler/dense/kernel") - initial.get_tensor("bert/pooler/dense/kernel"))
+    assert moved.max() > 1e-4
+    assert read_eval_results(out / "eval_results.txt")["global_step"] == 16
+
+
+# ------------------------------------------------------------------------ XLA and AMP
+def test_xla_and_amp_train_and_match_the_default(sentiment_dir, no_dropout_bert_dir, tmp_path):  # noqa: F811
+    results = {}
+    for name, extra in (("default", []), ("xla", ["--use_xla"]), ("amp", ["--use_amp"])):
+        out = tmp_path / name
+        _cli(no_dropout_bert_dir, sentiment_dir, out, "--do_train", "--do_predict", "--train_batch_size=8",
+             "--num_train_epochs=1", "--learning_rate=1e-3", *extra)
+        results[name] = _read_tsv(out / "test_results.tsv")
+    assert np.abs(results["default"] - results["xla"]).max() < 1e-4
+    # bfloat16 keeps 8 bits of mantissa: close, not equal.
+    amp_diff = np.abs(results["default"] - results["amp"]).max()
+    assert amp_diff < 0.05, amp_diff
+    assert np.isfinite(results["amp"]).all()
+
+
+def test_session_config_sets_the_rewrites():
+    from absl import flags
+
+    flags.FLAGS(["prog"])
+    try:
+        flags.FLAGS.use_xla, flags.FLAGS.use_amp = True, True
+        config = run_classifier.session_config()
+        assert config.graph_options.optimizer_options.global_jit_level == tf.OptimizerOptions.ON_1
+        rewrites = config.graph_options.rewrite_options
+        assert rewrites.auto_mixed_precision_onednn_bfloat16 == 1  # no GPU here
+        flags.FLAGS.use_xla, flags.FLAGS.use_amp = False, False
+        assert run_classifier.session_config() is None
+    finally:
+        flags.FLAGS.unparse_flags()
+
+
+# ------------------------------------------------------------------------------ errors
+@pytest.mark.parametrize("extra, message", [
+    (["--num_accumulation_steps=3"], "--train_batch_size 8 is not divisible by --num_accumulation_steps 3"),
+    (["--num_accumulation_steps=0"], "--num_accumulation_steps must be at least 1, got 0"),
+    (["--use_amp", "--num_accumulation_steps=2"], "--use_amp and --num_accumulation_steps > 1 cannot be combined"),
+    (["--use_amp", "--use_tpu", "--tpu_name=x"], "--use_amp is not supported with --use_tpu"),
+    (["--bucket_by_length", "--use_tpu", "--tpu_name=x"], "--bucket_by_length is not supported with --use_tpu"),
+    (["--num_accumulation_steps=2", "--distribution_strategy=mirrored"],
+     "--num_accumulation_steps=2 is not supported with --distribution_strategy=mirrored"),
+])
+def test_unsupported_combinations_are_refused(sentiment_dir, tiny_bert_dir, tmp_path, extra, message):  # noqa: F811
+    out = tmp_path / "out"
+    r = run_cli([RUN_CLASSIFIER, "--task_name=csv", f"--data_dir={sentiment_dir}", f"--output_dir={out}",
+                 "--do_train", "--train_batch_size=8", *model_flags(tiny_bert_dir), *extra])
+    assert r.returncode == 1
+    last = r.stderr.strip().splitlines()[-1]
+    assert last == f"run_classifier.py: error: {message}" or last.startswith(f"run_classifier.py: error: {message}"), last
+    assert not out.exists()
