@@ -103,6 +103,7 @@ VARIANTS = {
 DEFAULT_VARIANTS = ["original", "ours", "ours_xla", "ours_amp", "ours_bucket", "ours_bucket_fast",
                     "torch_fixed", "torch_longest"]
 FIXED_GOAL, BUCKET_GOAL = 1.2, 3.0
+BUSY_WARNING = 0.1  # share of the CPUs busy before a run above which the report warns
 
 
 def log(message: str) -> None:
@@ -378,7 +379,7 @@ def report(results: dict, args, machine: dict, stat: str) -> list[dict]:
             f"{machine.get('load_average_end')}.\n")
     print(f"Ratios use {'steady' if stat == 'steady_examples_per_sec' else 'median'} ex/s.\n")
     print("| variant | padding | flags | steady ex/s | median ex/s | median step ms (p10–p90) | mean length "
-          "| CPU cores used | load avg before → after | vs original | vs PyTorch fixed-128 |")
+          "| CPU cores used | load avg before → after (CPUs busy before) | vs original | vs PyTorch fixed-128 |")
     print("|---|---|---|---:|---:|---:|---:|---:|---|---:|---:|")
     for name, r in results.items():
         program, padding, _, _ = VARIANTS[name]
@@ -389,15 +390,24 @@ def report(results: dict, args, machine: dict, stat: str) -> list[dict]:
         if not s:
             print(f"| {name} | {pad} | {flags} | {r['status']} | | | | | | | |")
             continue
-        loads = r["reps"][-1]
-        load = f"{_fmt(loads['load_before'][0], '.2f')} → {_fmt(loads['load_after'][0], '.2f')}" \
-            if loads.get("load_before") and loads.get("load_after") else "—"
+        last = r["reps"][-1]
+        load = f"{_fmt(last['load_before'][0], '.2f')} → {_fmt(last['load_after'][0], '.2f')}" \
+            if last.get("load_before") and last.get("load_after") else "—"
+        if last.get("cpus_busy_before") is not None:
+            load += f" ({100 * last['cpus_busy_before']:.0f}% busy)"
         vs_o = f"{rate[name] / base_orig:.2f}x" if base_orig else "—"
         vs_t = f"{rate[name] / base_torch:.2f}x" if base_torch else "—"
         print(f"| {name} | {pad} | {flags} | {s['steady_examples_per_sec']:,.1f} | "
               f"{s['median_examples_per_sec']:,.1f} | {s['median_step_ms']:,.0f} ({s['p10_step_ms']:,.0f}–"
               f"{s['p90_step_ms']:,.0f}) | {_fmt(s['mean_padded_length'])} | {_fmt(s['cpu_cores_used'], '.2f')} "
               f"| {load} | {vs_o} | {vs_t} |")
+
+    busy = sorted({name for name, r in results.items() for e in r["reps"]
+                   if (e.get("cpus_busy_before") or 0) > BUSY_WARNING})
+    if busy:
+        print(f"\nWARNING: other processes kept more than {BUSY_WARNING:.0%} of the CPUs busy just before "
+              f"{', '.join(busy)}: these are not a quiet machine's numbers (PyTorch's OpenMP threads, which "
+              "spin at barriers, suffer most from a shared core).")
 
     goals = []
 
