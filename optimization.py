@@ -70,7 +70,8 @@ def create_learning_rate(global_step, init_lr, num_train_steps, num_warmup_steps
 
 
 def create_optimizer(loss, init_lr, num_train_steps, num_warmup_steps, use_tpu,
-                     num_accumulation_steps: int = 1, use_amp: bool = False):
+                     num_accumulation_steps: int = 1, use_amp: bool = False,
+                     adam_bias_correction: bool = False):
     """Builds the training op of BERT fine-tuning.
 
     Creates (or reuses) the global step, the learning-rate schedule of
@@ -122,6 +123,12 @@ def create_optimizer(loss, init_lr, num_train_steps, num_warmup_steps, use_tpu,
         The global step advances on every step, skipped or not, so the schedule keeps
         its length. In float32 the updates equal those without loss scaling to float
         rounding. Single device only (with k = 1, not on TPU).
+      adam_bias_correction: bool, divide Adam's moments by (1 - beta^t), t = global
+        step + 1, as Adam and `torch.optim.AdamW` do. False (the default) is BERT's
+        optimizer, which leaves them out: early and small-data updates are then larger
+        (up to ~3.2x at the first steps, still ~1.35x after 800), which can make
+        fine-tuning on small tasks unstable (Zhang et al. 2021, "Revisiting Few-sample
+        BERT Fine-tuning"; docs/RESULTS.md).
 
     Returns:
       The training op. With num_accumulation_steps 1: one run updates every variable
@@ -148,7 +155,8 @@ def create_optimizer(loss, init_lr, num_train_steps, num_warmup_steps, use_tpu,
         beta_1=0.9,
         beta_2=0.999,
         epsilon=1e-6,
-        exclude_from_weight_decay=["LayerNorm", "layer_norm", "bias"])
+        exclude_from_weight_decay=["LayerNorm", "layer_norm", "bias"],
+        bias_correction_step=tf.cast(global_step, tf.float32) + 1.0 if adam_bias_correction else None)
     if num_accumulation_steps > 1:
         return _accumulating_train_op(loss, optimizer, global_step, num_accumulation_steps)
     if use_amp:
@@ -336,7 +344,9 @@ class AdamWeightDecayOptimizer(tf.train.Optimizer):
         v <- beta_2 * v + (1 - beta_2) * g^2
         w <- w - lr * (m / (sqrt(v) + epsilon) + weight_decay_rate * w)
 
-    No bias correction of m and v. The decay term is added to the update, not to the
+    No bias correction of m and v (unless `bias_correction_step` is given: then
+    m / (1 - beta_1^t) and v / (1 - beta_2^t) take their places in the update, as in
+    Adam; the stored m and v are the same either way). The decay term is added to the update, not to the
     loss, so it does not pass through m and v (adding ||w||^2 to the loss would
     interact with Adam's scaling). Variables whose name matches one of
     `exclude_from_weight_decay` (regular expressions, `re.search`) are not decayed.
@@ -357,7 +367,8 @@ class AdamWeightDecayOptimizer(tf.train.Optimizer):
                  beta_2=0.999,
                  epsilon=1e-6,
                  exclude_from_weight_decay=None,
-                 name="AdamWeightDecayOptimizer"):
+                 name="AdamWeightDecayOptimizer",
+                 bias_correction_step=None):
         """Builds the optimizer.
 
         Args:
@@ -369,6 +380,9 @@ class AdamWeightDecayOptimizer(tf.train.Optimizer):
           exclude_from_weight_decay: (optional) list of str regular expressions; a
             variable whose name matches one is not decayed.
           name: str, name of the optimizer (`tf.train.Optimizer`'s).
+          bias_correction_step: (optional) float32 scalar Tensor t >= 1, the 1-based
+            number of the update; given, Adam's bias correction is applied (not in
+            BERT's original optimizer, hence off by default).
         """
         super().__init__(False, name)
         self.learning_rate = learning_rate
@@ -377,6 +391,7 @@ class AdamWeightDecayOptimizer(tf.train.Optimizer):
         self.beta_2 = beta_2
         self.epsilon = epsilon
         self.exclude_from_weight_decay = exclude_from_weight_decay
+        self.bias_correction_step = bias_correction_step
 
     def apply_gradients(self, grads_and_vars, global_step=None, name=None):
         """Returns an op applying one update to every (gradient, variable) pair.
@@ -443,7 +458,13 @@ class AdamWeightDecayOptimizer(tf.train.Optimizer):
         # Adam moments, without bias correction.
         next_m = tf.multiply(self.beta_1, m) + tf.multiply(1.0 - self.beta_1, grad)
         next_v = tf.multiply(self.beta_2, v) + tf.multiply(1.0 - self.beta_2, tf.square(grad))
-        update = next_m / (tf.sqrt(next_v) + self.epsilon)
+        if self.bias_correction_step is None:
+            update = next_m / (tf.sqrt(next_v) + self.epsilon)
+        else:
+            t = self.bias_correction_step
+            m_hat = next_m / (1.0 - tf.pow(self.beta_1, t))
+            v_hat = next_v / (1.0 - tf.pow(self.beta_2, t))
+            update = m_hat / (tf.sqrt(v_hat) + self.epsilon)
 
         # Decoupled weight decay: on the weights directly, never through m and v.
         if self._do_use_weight_decay(param_name):

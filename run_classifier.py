@@ -133,6 +133,9 @@ flags.DEFINE_bool("use_amp", False,
                   "Mixed precision: float16 with dynamic loss scaling on GPUs, oneDNN bfloat16 on CPUs. "
                   "Variables stay float32. Single device; not with --use_tpu, --distribution_strategy or "
                   "--num_accumulation_steps > 1.")
+flags.DEFINE_bool("adam_bias_correction", False,
+                  "Adam's bias correction in the optimizer (as torch.optim.AdamW). Off: BERT's original "
+                  "optimizer, which has none; on small tasks it can be less stable (docs/RESULTS.md).")
 flags.DEFINE_integer("num_accumulation_steps", 1,
                      "Gradient accumulation: each update sums the gradients of this many micro-batches of "
                      "--train_batch_size / N examples (same update as one batch of --train_batch_size, "
@@ -251,11 +254,13 @@ def check_checkpoint_fits(bert_config, init_checkpoint, num_labels, is_regressio
 
 def model_fn_builder(bert_config, num_labels, init_checkpoint, learning_rate, num_train_steps,
                      num_warmup_steps, use_tpu, use_one_hot_embeddings, is_regression=False,
-                     hub_module_handle=None, num_accumulation_steps=1, use_amp=False):
+                     hub_module_handle=None, num_accumulation_steps=1, use_amp=False,
+                     adam_bias_correction=False):
     """Returns the `model_fn(features, labels, mode, params)` closure for TPUEstimator.
 
-    `num_accumulation_steps` and `use_amp` are passed on to
-    `optimization.create_optimizer` (gradient accumulation, loss scaling).
+    `num_accumulation_steps`, `use_amp` and `adam_bias_correction` are passed on to
+    `optimization.create_optimizer` (gradient accumulation, loss scaling, Adam's bias
+    correction).
     """
 
     def model_fn(features, labels, mode, params):  # labels and params are unused
@@ -301,7 +306,8 @@ def model_fn_builder(bert_config, num_labels, init_checkpoint, learning_rate, nu
         if mode == tf.estimator.ModeKeys.TRAIN:
             train_op = optimization.create_optimizer(
                 total_loss, learning_rate, num_train_steps, num_warmup_steps, use_tpu,
-                num_accumulation_steps=num_accumulation_steps, use_amp=use_amp)
+                num_accumulation_steps=num_accumulation_steps, use_amp=use_amp,
+                adam_bias_correction=adam_bias_correction)
             return tf.estimator.tpu.TPUEstimatorSpec(
                 mode=mode, loss=total_loss, train_op=train_op, scaffold_fn=scaffold_fn)
 
@@ -759,7 +765,8 @@ def main(_):
         is_regression=is_regression,
         hub_module_handle=FLAGS.bert_hub_module_handle,
         num_accumulation_steps=FLAGS.num_accumulation_steps,
-        use_amp=FLAGS.use_amp)
+        use_amp=FLAGS.use_amp,
+        adam_bias_correction=FLAGS.adam_bias_correction)
     estimator = make_estimator(model_fn)
 
     if FLAGS.do_train:

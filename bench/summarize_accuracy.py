@@ -40,7 +40,8 @@ TASK_TITLES = {"sst-2": "SST-2", "mrpc": "MRPC", "cola": "CoLA"}
 # The metrics reported per task (the first is the one the verdict is about).
 TASK_METRICS = {"sst-2": ["accuracy"], "mrpc": ["accuracy", "f1"], "cola": ["mcc"]}
 METRIC_TITLES = {"accuracy": "accuracy", "f1": "F1", "mcc": "Matthews corr."}
-IMPL_TITLES = {"tf": "ours: run_classifier.py (TF 2.15)", "hf": "reference: transformers + PyTorch"}
+IMPL_TITLES = {"tf": "ours: run_classifier.py (TF 2.15)", "hf": "reference: transformers + PyTorch",
+               "hf-bertopt": "reference with BERT's optimizer (diagnostic)"}
 REFERENCE_IMPL = "hf"
 OURS_IMPL = "tf"
 TOLERANCE = 0.01  # "within one point"

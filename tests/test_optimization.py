@@ -365,3 +365,45 @@ def test_trajectory_is_real_training(trajectories):
     assert max_change(ours[-2][1], ours[-1][1]) == 0.0  # past num_train_steps: learning rate 0
     assert losses[-1] < 0.5 * losses[0]
     assert [state["global_step"] for _, state in ours] == list(range(1, NUM_STEPS_RUN + 1))
+
+
+def test_adam_bias_correction_matches_a_numpy_adamw():
+    """--adam_bias_correction: Adam's bias-corrected update with decoupled weight decay
+    (torch.optim.AdamW's formula), checked against NumPy over warmup and decay."""
+    import numpy as np
+
+    init = np.array([[0.5, -1.0, 2.0], [0.1, 0.0, -0.3]], np.float32)
+    target = np.array([[1.0, 1.0, -1.0], [0.0, 2.0, 0.5]], np.float32)
+    lr0, steps, warmup, num_train_steps, wd = 0.1, 6, 2, 8, 0.01
+    with tf.Graph().as_default():
+        w = tf.get_variable("w", initializer=init)
+        b = tf.get_variable("dense/bias", initializer=init[0])  # no weight decay
+        loss = tf.reduce_sum(tf.square(w - target)) * 0.25 + tf.reduce_sum(tf.square(b - target[1])) * 0.25
+        train_op = optimization.create_optimizer(loss, lr0, num_train_steps, warmup, False,
+                                                 adam_bias_correction=True)
+        with tf.Session() as sess:
+            sess.run(tf.global_variables_initializer())
+            for _ in range(steps):
+                sess.run(train_op)
+            got_w, got_b = sess.run([w, b])
+    # NumPy: learning rate of step k as create_learning_rate; clip to global norm 1.
+    p = {"w": init.astype(np.float64), "b": init[0].astype(np.float64)}
+    m = {k: np.zeros_like(v) for k, v in p.items()}
+    v = {k: np.zeros_like(x) for k, x in p.items()}
+    for k in range(steps):
+        lr = lr0 * k / warmup if k < warmup else lr0 * (1 - k / num_train_steps)
+        g = {"w": (p["w"] - target) * 0.5, "b": (p["b"] - target[1]) * 0.5}
+        norm = np.sqrt(sum((x ** 2).sum() for x in g.values()))
+        g = {name: x * (1.0 / max(norm, 1.0)) for name, x in g.items()}
+        t = k + 1
+        for name in p:
+            m[name] = 0.9 * m[name] + 0.1 * g[name]
+            v[name] = 0.999 * v[name] + 0.001 * g[name] ** 2
+            update = (m[name] / (1 - 0.9 ** t)) / (np.sqrt(v[name] / (1 - 0.999 ** t)) + 1e-6)
+            if name == "w":
+                update = update + wd * p[name]
+            p[name] = p[name] - lr * update
+    assert np.abs(got_w - p["w"]).max() < 1e-5
+    assert np.abs(got_b - p["b"]).max() < 1e-5
+    # And it differs from BERT's uncorrected update (which the default keeps).
+    assert np.abs(got_w - init).max() > 0.1
