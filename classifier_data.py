@@ -1067,11 +1067,14 @@ def file_based_input_fn_builder(
     is_regression: bool = False,
     shuffle_seed: Optional[int] = None,
     bucket_by_length: bool = False,
+    shuffle_buffer_size: int = 100,
 ):
     """Returns an `input_fn(params)` for TPUEstimator reading `input_file`.
 
-    Training repeats forever and shuffles with a 100-record buffer, as the original;
-    eval and predict read once, in order. `params["batch_size"]` is set by
+    Training repeats forever and shuffles with a `shuffle_buffer_size`-record buffer
+    (100, as the original: over a file sorted by source, as CoLA's is, batches then
+    come from a window of ~100 neighbouring examples; a buffer as large as the data
+    shuffles it fully); eval and predict read once, in order. `params["batch_size"]` is set by
     TPUEstimator (per shard on TPU).
 
     With `bucket_by_length` (not for TPUs, which need static shapes) every batch is cut
@@ -1088,7 +1091,7 @@ def file_based_input_fn_builder(
         d = tf.data.TFRecordDataset(input_file)
         if is_training:
             d = d.repeat()
-            d = d.shuffle(buffer_size=100, seed=shuffle_seed)
+            d = d.shuffle(buffer_size=shuffle_buffer_size, seed=shuffle_seed)
         d = d.map(lambda record: decode_record(record, spec), num_parallel_calls=tf.data.AUTOTUNE)
         if bucket_by_length and is_training:
             boundaries = bucket_boundaries(seq_length)

@@ -180,7 +180,7 @@ def prepare(work_dir: str, texts: list[str], refresh: bool) -> dict:
 class EstimatorPath:
     """`run_classifier.py --do_predict`'s path: TFRecords, TPUEstimator (CPU), fixed padding."""
 
-    def __init__(self, paths: dict, texts: list[str], work_dir: str):
+    def __init__(self, paths: dict, texts: list[str], work_dir: str, bucket_by_length: bool = False):
         import tensorflow.compat.v1 as tf
 
         import classifier_data
@@ -200,13 +200,14 @@ class EstimatorPath:
             bert_config=bert_config, num_labels=len(LABELS), init_checkpoint=paths["finetuned"],
             learning_rate=5e-5, num_train_steps=None, num_warmup_steps=None, use_tpu=False,
             use_one_hot_embeddings=False)
-        self.model_dir = os.path.join(work_dir, "estimator")
+        self.model_dir = os.path.join(work_dir, "estimator_bucketed" if bucket_by_length else "estimator")
         config = tf.estimator.tpu.RunConfig(model_dir=self.model_dir)
         self.estimator = tf.estimator.tpu.TPUEstimator(
             use_tpu=False, model_fn=model_fn, config=config, train_batch_size=BATCH,
             eval_batch_size=BATCH, predict_batch_size=BATCH)
         self.input_fn = classifier_data.file_based_input_fn_builder(
-            self.record_file, MAX_SEQ_LENGTH, is_training=False, drop_remainder=False)
+            self.record_file, MAX_SEQ_LENGTH, is_training=False, drop_remainder=False,
+            bucket_by_length=bucket_by_length)
         self.n = len(texts)
 
     def run(self) -> tuple[float, float, list]:
@@ -294,6 +295,8 @@ def main(argv: list[str] | None = None) -> int:
     torch_peer = TorchPeer(args.torch_python, paths["hf_dir"], paths["head"])
     predictor = serving.load_predictor(paths["export_dir"], batch_size=BATCH)
     estimator = EstimatorPath(paths, texts, args.work_dir) if args.estimator else None
+    # `--do_predict --bucket_by_length`: each batch cut to its longest member, order kept.
+    bucketed = EstimatorPath(paths, texts, args.work_dir, bucket_by_length=True) if args.estimator else None
     try:
         info = torch_peer.ask(cmd="info")
         # PyTorch with one thread and with one per core: its OpenMP threads spin at
@@ -315,6 +318,9 @@ def main(argv: list[str] | None = None) -> int:
                 total, steady, est_p = estimator.run()
                 times.setdefault("estimator_total", []).append(total)
                 times.setdefault("estimator_steady", []).append(steady)
+                total, steady, bucketed_p = bucketed.run()
+                times.setdefault("bucketed_total", []).append(total)
+                times.setdefault("bucketed_steady", []).append(steady)
             for order, order_texts in (("sorted", sorted_texts), ("input", texts)):
                 times.setdefault(f"ours_{order}", []).append(ours_batch(predictor, texts, order))
                 for threads in torch_threads:
@@ -327,13 +333,15 @@ def main(argv: list[str] | None = None) -> int:
             log(f"rep {rep + 1}/{args.reps}: " + ", ".join(f"{k} {v[-1]:.2f}s" for k, v in times.items()))
         load_after = load_average()
         if estimator is not None:
-            est_diff = float(np.abs(np.array(est_p) - predictor.predict(texts, batch_size=BATCH)).max())
+            exported_p = predictor.predict(texts, batch_size=BATCH)
+            est_diff = float(np.abs(np.array(est_p) - exported_p).max())
+            bucketed_diff = float(np.abs(np.array(bucketed_p) - np.array(est_p)).max())
     finally:
         torch_peer.close()
         predictor.close()
 
     n = len(texts)
-    rate = {key: (n - (BATCH if key == "estimator_steady" else 0)) / statistics.median(v) for key, v in times.items()}
+    rate = {key: (n - (BATCH if key.endswith("_steady") else 0)) / statistics.median(v) for key, v in times.items()}
     lat = {key: statistics.median(v) for key, v in latencies.items()}
     best = {order: max((f"torch{t}_{order}" for t in torch_threads), key=rate.__getitem__)
             for order in ("sorted", "input")}
@@ -344,13 +352,17 @@ def main(argv: list[str] | None = None) -> int:
           f"TF {tf.__version__}, torch {info['torch']}, transformers {info['transformers']}, "
           f"{os.cpu_count()} CPUs; load average (1/5/15 min) {load_before} before, {load_after} after. "
           f"Max |p_ours - p_torch| on 64 snippets: {max_diff:.1e}"
-          + (f"; estimator vs exported: {est_diff:.1e}" if estimator is not None else "") + ".\n")
+          + (f"; estimator vs exported: {est_diff:.1e}; --bucket_by_length vs fixed padding: {bucketed_diff:.1e}"
+             if estimator is not None else "") + ".\n")
     print("| implementation | padding | batch order | sentences/s | vs best PyTorch (same order) |")
     print("|---|---|---|---:|---:|")
     if estimator is not None:
         for key, what in (("estimator_total", "total, graph build + restore included"),
                           ("estimator_steady", "steady, first batch left out")):
             print(f"| ours, `--do_predict` (estimator.predict), {what} | fixed {MAX_SEQ_LENGTH} | input | "
+                  f"{rate[key]:,.1f} | {rate[key] / rate[best['input']]:.2f}x |")
+        for key, what in (("bucketed_total", "total"), ("bucketed_steady", "steady")):
+            print(f"| ours, `--do_predict --bucket_by_length`, {what} | longest in batch | input | "
                   f"{rate[key]:,.1f} | {rate[key] / rate[best['input']]:.2f}x |")
     for order in ("sorted", "input"):
         print(f"| **ours, exported (`serving.load_predictor`)** | longest in batch | {order} | "

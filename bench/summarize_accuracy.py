@@ -41,7 +41,8 @@ TASK_TITLES = {"sst-2": "SST-2", "mrpc": "MRPC", "cola": "CoLA"}
 TASK_METRICS = {"sst-2": ["accuracy"], "mrpc": ["accuracy", "f1"], "cola": ["mcc"]}
 METRIC_TITLES = {"accuracy": "accuracy", "f1": "F1", "mcc": "Matthews corr."}
 IMPL_TITLES = {"tf": "ours: run_classifier.py (TF 2.15)", "hf": "reference: transformers + PyTorch",
-               "hf-bertopt": "reference with BERT's optimizer (diagnostic)"}
+               "hf-bertopt": "reference with BERT's optimizer (diagnostic)",
+               "tf-biascorr": "ours with --adam_bias_correction (diagnostic)"}
 REFERENCE_IMPL = "hf"
 OURS_IMPL = "tf"
 TOLERANCE = 0.01  # "within one point"
