@@ -42,7 +42,9 @@ TASK_METRICS = {"sst-2": ["accuracy"], "mrpc": ["accuracy", "f1"], "cola": ["mcc
 METRIC_TITLES = {"accuracy": "accuracy", "f1": "F1", "mcc": "Matthews corr."}
 IMPL_TITLES = {"tf": "ours: run_classifier.py (TF 2.15)", "hf": "reference: transformers + PyTorch",
                "hf-bertopt": "reference with BERT's optimizer (diagnostic)",
-               "tf-biascorr": "ours with --adam_bias_correction (diagnostic)"}
+               "tf-biascorr": "ours with --adam_bias_correction (diagnostic)",
+               "tf-fullshuffle": "ours with --shuffle_buffer_size=10000 (diagnostic)",
+               "tf-fullshuffle-biascorr": "ours with both (diagnostic)"}
 REFERENCE_IMPL = "hf"
 OURS_IMPL = "tf"
 TOLERANCE = 0.01  # "within one point"

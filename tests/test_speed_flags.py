@@ -172,6 +172,7 @@ def test_session_config_sets_the_rewrites():
 @pytest.mark.parametrize("extra, message", [
     (["--num_accumulation_steps=3"], "--train_batch_size 8 is not divisible by --num_accumulation_steps 3"),
     (["--num_accumulation_steps=0"], "--num_accumulation_steps must be at least 1, got 0"),
+    (["--shuffle_buffer_size=0"], "--shuffle_buffer_size must be at least 1, got 0"),
     (["--use_amp", "--num_accumulation_steps=2"], "--use_amp and --num_accumulation_steps > 1 cannot be combined"),
     (["--use_amp", "--use_tpu", "--tpu_name=x"], "--use_amp is not supported with --use_tpu"),
     (["--bucket_by_length", "--use_tpu", "--tpu_name=x"], "--bucket_by_length is not supported with --use_tpu"),
@@ -186,3 +187,27 @@ def test_unsupported_combinations_are_refused(sentiment_dir, tiny_bert_dir, tmp_
     last = r.stderr.strip().splitlines()[-1]
     assert last == f"run_classifier.py: error: {message}" or last.startswith(f"run_classifier.py: error: {message}"), last
     assert not out.exists()
+
+
+def test_shuffle_buffer_size_sets_how_far_examples_travel(tmp_path):
+    """The original's buffer of 100 keeps each batch within ~100 records of its place
+    in the file; a buffer as large as the data draws from all of it."""
+    record = str(tmp_path / "ordered.tf_record")
+    features = [classifier_data.InputFeatures([i % 500 + 1, 2, 0, 0], [1, 1, 0, 0], [0, 0, 0, 0], i % 2)
+                for i in range(1000)]
+    with tf.io.TFRecordWriter(record) as writer:
+        for f in features:
+            writer.write(classifier_data.features_to_tf_example(f).SerializeToString())
+
+    def first_batches(buffer_size):
+        input_fn = classifier_data.file_based_input_fn_builder(record, 4, is_training=True, drop_remainder=True,
+                                                               shuffle_seed=2, shuffle_buffer_size=buffer_size)
+        with tf.Graph().as_default():
+            batch = tf.data.make_one_shot_iterator(input_fn({"batch_size": 10})).get_next()
+            with tf.Session() as sess:
+                return [sess.run(batch)["input_ids"][:, 0] - 1 for _ in range(5)]
+
+    small = np.concatenate(first_batches(100))  # the first 50 records drawn
+    assert small.max() < 150
+    full = np.concatenate(first_batches(1000))
+    assert full.max() > 300
