@@ -18,8 +18,8 @@ import pytest
 from tests.conftest import PROJECT_ROOT, run_cli, shared_path
 
 TRAIN_EXAMPLES = 1500
-# Measured on this slice (2 CPU cores, TF 2.15.1): dev accuracy 0.XXX (seed 0),
-# 0.XXX (seed 1), 0.XXX (seed 2). Chance is 0.509 (always "positive").
+# Full SST-2 (6,920 sentences, same recipe) reaches 0.849-0.862 (docs/RESULTS.md); the
+# slice must clear a margin well above chance, 0.509 (always "positive").
 THRESHOLD = 0.78
 
 pytestmark = pytest.mark.slow
