@@ -86,3 +86,33 @@ def run_cli(args: list[str], cwd: str = PROJECT_ROOT, timeout: int = 600, env: d
         full_env.update(env)
     return subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True,
                           timeout=timeout, env=full_env)
+
+
+def write_csv(path, rows, header=("text", "label")) -> None:
+    """Writes `rows` as a UTF-8 CSV file with a header row."""
+    import csv
+
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        w.writerows(rows)
+
+
+@pytest.fixture(scope="module")
+def sentiment_dir(tmp_path_factory) -> str:
+    """A small CSV sentiment task from real SST-2 rows: the first 64 training rows,
+    dev = the first 24 of them (so fitting train must lower the dev loss), test = the
+    first 10."""
+    rows = []
+    with open(shared_path("glue", "SST-2", "train.tsv")) as f:
+        next(f)
+        for line in f:
+            sentence, label = line.rstrip("\n").split("\t")
+            rows.append((sentence, label))
+            if len(rows) == 64:
+                break
+    d = tmp_path_factory.mktemp("sentiment")
+    write_csv(d / "train.csv", rows)
+    write_csv(d / "dev.csv", rows[:24])
+    write_csv(d / "test.csv", rows[:10])
+    return str(d)

@@ -35,7 +35,7 @@ import distribution
 import modeling
 import optimization
 import run_classifier
-from tests.conftest import PROJECT_ROOT, run_cli, shared_path
+from tests.conftest import PROJECT_ROOT, run_cli
 from tests.test_optimization import INIT_LR, NUM_STEPS_RUN, NUM_TRAIN_STEPS, NUM_WARMUP_STEPS, TINY
 from tests.test_optimization import _classifier_inputs as classifier_inputs
 
@@ -243,32 +243,6 @@ def test_unknown_strategy_is_a_flag_error():
 
 
 # --------------------------------------------------------------- training, subprocess
-
-
-def _write_csv(path, rows):
-    import csv
-
-    with open(path, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(("text", "label"))
-        writer.writerows(rows)
-
-
-@pytest.fixture(scope="module")
-def sentiment_dir(tmp_path_factory):
-    """64 real SST-2 training rows (dev: 24 of them, test: 10)."""
-    rows = []
-    with open(shared_path("glue", "SST-2", "train.tsv")) as f:
-        next(f)
-        for line in f:
-            rows.append(tuple(line.rstrip("\n").split("\t")))
-            if len(rows) == 64:
-                break
-    d = tmp_path_factory.mktemp("sentiment")
-    _write_csv(d / "train.csv", rows)
-    _write_csv(d / "dev.csv", rows[:24])
-    _write_csv(d / "test.csv", rows[:10])
-    return str(d)
 
 
 def _driver_args(model_dir, data_dir, output_dir, *extra):

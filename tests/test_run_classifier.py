@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import os
 import shutil
 
@@ -53,32 +52,6 @@ def test_every_original_flag_keeps_its_name_and_default():
     for name in names:
         assert name in flags.FLAGS, f"flag --{name} of the original is missing"
         assert flags.FLAGS[name].default == original[name].default, name
-
-
-def _write_csv(path, rows, header=("text", "label")):
-    with open(path, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(header)
-        w.writerows(rows)
-
-
-@pytest.fixture(scope="module")
-def sentiment_dir(tmp_path_factory):
-    """A small CSV sentiment task from real SST-2 rows; dev = a slice of train so that
-    fitting the training data must lower the dev loss."""
-    rows = []
-    with open(shared_path("glue", "SST-2", "train.tsv")) as f:
-        next(f)
-        for line in f:
-            sentence, label = line.rstrip("\n").split("\t")
-            rows.append((sentence, label))
-            if len(rows) == 64:
-                break
-    d = tmp_path_factory.mktemp("sentiment")
-    _write_csv(d / "train.csv", rows)
-    _write_csv(d / "dev.csv", rows[:24])
-    _write_csv(d / "test.csv", rows[:10])
-    return str(d)
 
 
 def test_train_eval_predict_end_to_end(tiny_bert_dir, sentiment_dir, tmp_path):

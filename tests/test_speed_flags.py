@@ -23,12 +23,7 @@ import classifier_data
 import modeling
 import run_classifier
 from tests.conftest import TINY_CONFIG, run_cli, write_tiny_checkpoint
-from tests.test_run_classifier import (  # noqa: F401
-    RUN_CLASSIFIER,
-    model_flags,
-    read_eval_results,
-    sentiment_dir,
-)
+from tests.test_run_classifier import RUN_CLASSIFIER, model_flags, read_eval_results
 
 NO_DROPOUT = dict(TINY_CONFIG, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
 
@@ -81,7 +76,7 @@ def test_trimmed_batch_gives_the_padded_batch_loss_and_gradients():
     assert max(float(np.abs(a - b).max()) for a, b in zip(full[2], cut[2])) < 1e-5
 
 
-def test_training_batches_group_lengths_and_cut_padding(sentiment_dir, tiny_bert_dir, tmp_path):  # noqa: F811
+def test_training_batches_group_lengths_and_cut_padding(sentiment_dir, tiny_bert_dir, tmp_path):
     import processors
     import tokenization
 
@@ -105,7 +100,7 @@ def test_training_batches_group_lengths_and_cut_padding(sentiment_dir, tiny_bert
     assert len({b["input_ids"].shape[1] for b in batches}) > 2
 
 
-def test_bucketed_predictions_and_eval_equal_fixed_padding(sentiment_dir, no_dropout_bert_dir, tmp_path):  # noqa: F811
+def test_bucketed_predictions_and_eval_equal_fixed_padding(sentiment_dir, no_dropout_bert_dir, tmp_path):
     runs = {}
     for name, extra in (("fixed", []), ("bucketed", ["--bucket_by_length"])):
         out = tmp_path / name
@@ -120,7 +115,7 @@ def test_bucketed_predictions_and_eval_equal_fixed_padding(sentiment_dir, no_dro
 
 
 # ---------------------------------------------------------------------- accumulation
-def test_cli_accumulation_counts_updates(sentiment_dir, no_dropout_bert_dir, tmp_path):  # noqa: F811
+def test_cli_accumulation_counts_updates(sentiment_dir, no_dropout_bert_dir, tmp_path):
     # The exact equality with one big batch is tested on the graph (tests/test_accumulation.py):
     # here the classifier's fixed dropout draws different masks for 2 x 4 and 8 examples.
     out = tmp_path / "k2"
@@ -138,7 +133,7 @@ def test_cli_accumulation_counts_updates(sentiment_dir, no_dropout_bert_dir, tmp
 
 
 # ------------------------------------------------------------------------ XLA and AMP
-def test_xla_and_amp_train_and_match_the_default(sentiment_dir, no_dropout_bert_dir, tmp_path):  # noqa: F811
+def test_xla_and_amp_train_and_match_the_default(sentiment_dir, no_dropout_bert_dir, tmp_path):
     results = {}
     for name, extra in (("default", []), ("xla", ["--use_xla"]), ("amp", ["--use_amp"])):
         out = tmp_path / name
@@ -179,7 +174,7 @@ def test_session_config_sets_the_rewrites():
     (["--num_accumulation_steps=2", "--distribution_strategy=mirrored"],
      "--num_accumulation_steps=2 is not supported with --distribution_strategy=mirrored"),
 ])
-def test_unsupported_combinations_are_refused(sentiment_dir, tiny_bert_dir, tmp_path, extra, message):  # noqa: F811
+def test_unsupported_combinations_are_refused(sentiment_dir, tiny_bert_dir, tmp_path, extra, message):
     out = tmp_path / "out"
     r = run_cli([RUN_CLASSIFIER, "--task_name=csv", f"--data_dir={sentiment_dir}", f"--output_dir={out}",
                  "--do_train", "--train_batch_size=8", *model_flags(tiny_bert_dir), *extra])
