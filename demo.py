@@ -89,8 +89,12 @@ RECIPE = {
     "save_summary_steps": 10,
 }
 
+# Raw sentences for predict.py, not from the data. The idiom is there on purpose: a model
+# fine-tuned for one epoch on short critics' snippets tends to miss it (it did on
+# 2026-11-23: "pos 0.96"), a reminder that dev accuracy is not understanding.
 EXAMPLE_SENTENCES = [
     "A gripping, beautifully acted film that stays with you long after the credits.",
+    "A dull, lifeless film with a script full of cliches.",
     "Two hours of my life I will never get back.",
     "The plot is thin, but the performances make it worth watching.",
 ]

@@ -14,7 +14,7 @@ sample of the real movie-review snippets. Three ways to predict:
   `serving.load_predictor` loads it once, tokenizes and pads each batch to its longest
   member (texts sorted by length first, as `Predictor.predict` does);
 * PyTorch (`transformers` BertForSequenceClassification, `BertTokenizerFast`), each
-  batch padded to its longest member, in a worker process of `/work/main/.venv-bench`
+  batch padded to its longest member, in a worker process of `.venv-bench`
   (torch is not installed in the project's virtualenv).
 
 Batch throughput (sentences/s, tokenization included) is measured in two batch orders:

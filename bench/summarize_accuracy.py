@@ -43,8 +43,10 @@ METRIC_TITLES = {"accuracy": "accuracy", "f1": "F1", "mcc": "Matthews corr."}
 IMPL_TITLES = {"tf": "ours: run_classifier.py (TF 2.15)", "hf": "reference: transformers + PyTorch",
                "hf-bertopt": "reference with BERT's optimizer (diagnostic)",
                "tf-biascorr": "ours with --adam_bias_correction (diagnostic)",
+               "tf-buffer100": "ours with the original's shuffle buffer, --shuffle_buffer_size=100 (diagnostic)",
+               "tf-buffer100-biascorr": "ours with --shuffle_buffer_size=100 --adam_bias_correction (diagnostic)",
                "tf-fullshuffle": "ours with --shuffle_buffer_size=10000 (diagnostic)",
-               "tf-fullshuffle-biascorr": "ours with both (diagnostic)"}
+               "tf-fullshuffle-biascorr": "ours with --shuffle_buffer_size=10000 --adam_bias_correction (diagnostic)"}
 REFERENCE_IMPL = "hf"
 OURS_IMPL = "tf"
 TOLERANCE = 0.01  # "within one point"

@@ -167,7 +167,7 @@ def test_session_config_sets_the_rewrites():
 @pytest.mark.parametrize("extra, message", [
     (["--num_accumulation_steps=3"], "--train_batch_size 8 is not divisible by --num_accumulation_steps 3"),
     (["--num_accumulation_steps=0"], "--num_accumulation_steps must be at least 1, got 0"),
-    (["--shuffle_buffer_size=0"], "--shuffle_buffer_size must be at least 1, got 0"),
+    (["--shuffle_buffer_size=-1"], "--shuffle_buffer_size must be 0 (the whole training set) or positive, got -1"),
     (["--use_amp", "--num_accumulation_steps=2"], "--use_amp and --num_accumulation_steps > 1 cannot be combined"),
     (["--use_amp", "--use_tpu", "--tpu_name=x"], "--use_amp is not supported with --use_tpu"),
     (["--bucket_by_length", "--use_tpu", "--tpu_name=x"], "--bucket_by_length is not supported with --use_tpu"),
@@ -206,3 +206,27 @@ def test_shuffle_buffer_size_sets_how_far_examples_travel(tmp_path):
     assert small.max() < 150
     full = np.concatenate(first_batches(1000))
     assert full.max() > 300
+
+
+def test_training_shuffles_the_whole_training_set_unless_told(monkeypatch, tmp_path):
+    """--shuffle_buffer_size=0 (the default) sizes the buffer to the training set; a
+    positive value (100: the original's) is passed through."""
+    from absl import flags
+
+    built = []
+    monkeypatch.setattr(run_classifier, "write_records", lambda *args: None)
+    monkeypatch.setattr(run_classifier, "file_based_input_fn_builder", lambda **kwargs: built.append(kwargs))
+
+    class Estimator:
+        def train(self, input_fn, max_steps, hooks):
+            pass
+
+    examples = [classifier_data.InputExample(f"train-{i}", "a b", label="0") for i in range(37)]
+    for argv, expected in (([], 37), (["--shuffle_buffer_size=100"], 100)):
+        flags.FLAGS(["prog", f"--output_dir={tmp_path}", *argv])
+        try:
+            run_classifier.train(Estimator(), examples, ["0", "1"], None, num_train_steps=5, is_regression=False)
+        finally:
+            flags.FLAGS.unparse_flags()
+        assert built[-1]["shuffle_buffer_size"] == expected
+        assert built[-1]["is_training"]
