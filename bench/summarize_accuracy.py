@@ -54,6 +54,13 @@ LOSS_EVERY = 10  # accuracy.sh runs run_classifier with --save_summary_steps=10
 EVAL_RESULT_KEYS = {"accuracy": "eval_accuracy", "f1": "f1", "mcc": "mcc"}
 
 
+def verdict_text(v: dict) -> str:
+    """'yes', or '**NO** (above)' / '**NO** (below)': which side of the reference ours falls."""
+    if v["ok"]:
+        return "yes"
+    return "**NO** (above)" if v["difference"] > 0 else "**NO** (below)"
+
+
 # ------------------------------------------------------------------------------ metrics
 def read_predictions(path: str) -> tuple[list[int], list[int]]:
     """(gold, predicted) class ids from a dev_predictions.tsv (run_classifier's layout)."""
@@ -216,7 +223,7 @@ def summarize(runs: list[dict]) -> tuple[str, list[dict]]:
             lines.append(f"| {TASK_TITLES.get(v['task'], v['task'])} | {METRIC_TITLES[v['metric']]} | "
                          f"{fmt(v['ours_mean'])} | {fmt(v['reference_mean'])} | {v['difference']:+.4f} | "
                          f"{fmt(v['reference_min'])}..{fmt(v['reference_max'])} | "
-                         f"{fmt(v['ours_min'])}..{fmt(v['ours_max'])} | {'yes' if v['ok'] else '**NO**'} |")
+                         f"{fmt(v['ours_min'])}..{fmt(v['ours_max'])} | {verdict_text(v)} |")
         lines.append("")
     return "\n".join(lines), verdicts
 
