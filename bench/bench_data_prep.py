@@ -54,10 +54,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # `tokenizers` prints in a forked child is noise.
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")
 
-import assets  # noqa: E402
 import classifier_data  # noqa: E402
 import tokenization  # noqa: E402
-from bench.bench_tokenizer import DEFAULT_VOCAB, hugging_face_tokenizer, load_snippets  # noqa: E402
+from bench.bench_tokenizer import (  # noqa: E402
+    DEFAULT_VOCAB,
+    hugging_face_tokenizer,
+    inputs_or_error,
+    load_snippets,
+)
 from processors import InputExample  # noqa: E402
 from tests import reference  # noqa: E402
 
@@ -333,16 +337,8 @@ def main(argv: list[str] | None = None) -> int:
         name, scale, backend = args.memory_child
         memory_child(name, int(scale), args.vocab, backend)
         return 0
-    if not reference.available():
-        print("error: the original code (bert-tensorflow) or tf_slim is not installed", file=sys.stderr)
-        return 2
-    if not os.path.exists(args.vocab):
-        print(f"error: vocab file not found: {args.vocab}", file=sys.stderr)
-        return 2
-    try:
-        snippets = load_snippets()
-    except assets.AssetError as err:
-        print(f"error: movie snippets not available: {err}", file=sys.stderr)
+    snippets = inputs_or_error(args.vocab)
+    if snippets is None:
         return 2
 
     load_before = load_average()

@@ -44,6 +44,22 @@ def load_snippets() -> list[str]:
     return [line.rstrip("\r").split("\t", 2)[2] for line in lines if line.strip()]
 
 
+def inputs_or_error(vocab: str) -> list[str] | None:
+    """The snippets, once the original code, `vocab` and the snippets are all there; else
+    None after a one-line error (the start-up check of this and bench_data_prep.py)."""
+    if not reference.available():
+        print("error: the original code (bert-tensorflow) or tf_slim is not installed", file=sys.stderr)
+        return None
+    if not os.path.exists(vocab):
+        print(f"error: vocab file not found: {vocab}", file=sys.stderr)
+        return None
+    try:
+        return load_snippets()
+    except assets.AssetError as err:
+        print(f"error: movie snippets not available: {err}", file=sys.stderr)
+        return None
+
+
 def timed(fn: Callable[[], list]) -> tuple[float, list]:
     """Runs `fn` once; returns (seconds, result)."""
     start = time.perf_counter()
@@ -120,16 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--vocab", default=DEFAULT_VOCAB, help="WordPiece vocabulary file")
     args = parser.parse_args(argv)
 
-    if not reference.available():
-        print("error: the original code (bert-tensorflow) or tf_slim is not installed", file=sys.stderr)
-        return 2
-    if not os.path.exists(args.vocab):
-        print(f"error: vocab file not found: {args.vocab}", file=sys.stderr)
-        return 2
-    try:
-        texts = load_snippets()
-    except assets.AssetError as err:
-        print(f"error: movie snippets not available: {err}", file=sys.stderr)
+    texts = inputs_or_error(args.vocab)
+    if texts is None:
         return 2
     orig_module = reference.load("tokenization")
 
