@@ -3,10 +3,11 @@
 The training graph of `bench/bench_training.py` (all-MiniLM-L6-v2's config: 6 layers,
 hidden 384, 12 heads; batch 32, max_seq_length 128; a 2-label classifier on the pooled
 output; the optimizer of `create_optimizer`, dropout on), built with each program's own
-`modeling` and `optimization` modules on random weights and random token ids. Every
-`--steps` step after `--warmup` is traced (`RunOptions.FULL_TRACE`); the op time of each
-node (its start to its end, summed over the steps) is added up by op type and printed as
-shares of the total, beside the mean wall time of an untraced step. Op times overlap when
+`run_classifier.create_model` and `optimization.create_optimizer` on random weights and
+random token ids. Every `--steps` step after `--warmup` is traced
+(`RunOptions.FULL_TRACE`); the op time of each node (its start to its end, summed over
+the steps) is added up by op type and printed as shares of the total, beside the mean
+wall time of an untraced step. Op times overlap when
 two ops run at once, so the shares say what the cores spend their time on; the wall time
 is what the step costs.
 
@@ -63,7 +64,7 @@ def build_and_profile(program: str, steps: int, warmup: int, use_amp: bool) -> d
         import tensorflow.compat.v1 as tf
 
         tf.disable_v2_tensorshape()
-        from bert import modeling, optimization
+        from bert import modeling, optimization, run_classifier
     else:
         sys.path.insert(0, PROJECT_ROOT)
         import tensorflow.compat.v1 as tf
@@ -71,26 +72,20 @@ def build_and_profile(program: str, steps: int, warmup: int, use_amp: bool) -> d
 
         import modeling
         import optimization
+        import run_classifier
 
     batch, seq = 32, 128
-    config = modeling.BertConfig(**MINILM)
     graph = tf.Graph()
     with graph.as_default():
         input_ids = tf.placeholder(tf.int32, [batch, seq])
         input_mask = tf.placeholder(tf.int32, [batch, seq])
         labels = tf.placeholder(tf.int32, [batch])
-        model = modeling.BertModel(config=config, is_training=True, input_ids=input_ids, input_mask=input_mask,
-                                   token_type_ids=tf.zeros_like(input_ids), use_one_hot_embeddings=False)
-        pooled = model.get_pooled_output()  # [B, H]
-        weights = tf.get_variable("output_weights", [2, MINILM["hidden_size"]],
-                                  initializer=tf.truncated_normal_initializer(stddev=0.02))
-        bias = tf.get_variable("output_bias", [2], initializer=tf.zeros_initializer())
-        logits = tf.matmul(tf.nn.dropout(pooled, rate=0.1), weights, transpose_b=True) + bias  # [B, 2]
-        loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits))
-        if program == "original":
-            train_op = optimization.create_optimizer(loss, 5e-5, 1000, 100, False)
-        else:
-            train_op = optimization.create_optimizer(loss, 5e-5, 1000, 100, False, use_amp=use_amp)
+        # Each program's own classifier (BERT + dropout + output_weights/output_bias).
+        loss, _, _, _ = run_classifier.create_model(
+            modeling.BertConfig(**MINILM), True, input_ids, input_mask, tf.zeros_like(input_ids), labels,
+            num_labels=2, use_one_hot_embeddings=False)
+        amp = {"use_amp": True} if use_amp else {}  # the original's create_optimizer has no such argument
+        train_op = optimization.create_optimizer(loss, 5e-5, 1000, 100, False, **amp)
         session_config = tf.ConfigProto()
         if use_amp:
             session_config.graph_options.rewrite_options.auto_mixed_precision_onednn_bfloat16 = (
