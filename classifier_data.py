@@ -1068,14 +1068,25 @@ def file_based_input_fn_builder(
     shuffle_seed: Optional[int] = None,
     bucket_by_length: bool = False,
     shuffle_buffer_size: int = 100,
+    num_examples: Optional[int] = None,
 ):
     """Returns an `input_fn(params)` for TPUEstimator reading `input_file`.
 
-    Training repeats forever and shuffles with a `shuffle_buffer_size`-record buffer
-    (100, as the original: over a file sorted by source, as CoLA's is, batches then
-    come from a window of ~100 neighbouring examples; a buffer as large as the data
-    shuffles it fully); eval and predict read once, in order. `params["batch_size"]` is set by
-    TPUEstimator (per shard on TPU).
+    Training data, two orders:
+
+    * `shuffle_buffer_size > 0` (100 by default): the original's pipeline. The file repeats
+      forever and a `shuffle_buffer_size`-record buffer shuffles the stream. With 100, over
+      a file sorted by source (CoLA's is) each batch comes from ~100 neighbouring rows.
+      A buffer about as large as the file does not give clean epochs either: it draws
+      from the next pass before this one is used up, so in one epoch about a quarter of
+      the examples are never seen and rows near the top of the file are seen more often
+      than rows near the bottom (docs/RESULTS.md).
+    * `shuffle_buffer_size == 0`: epochs. Each pass over the `num_examples` records comes
+      in a fresh random order, every example exactly once per epoch, as in PyTorch's
+      shuffling sampler. Needs `num_examples` (the buffer holds the whole file).
+
+    Eval and predict read once, in order. `params["batch_size"]` is set by TPUEstimator
+    (per shard on TPU).
 
     With `bucket_by_length` (not for TPUs, which need static shapes) every batch is cut
     to its longest member (`trim_batch_to_longest`), and in training the examples
@@ -1085,11 +1096,19 @@ def file_based_input_fn_builder(
     rounding); what changes in training is which examples share a batch.
     """
     spec = name_to_features(seq_length, is_regression)
+    if is_training and shuffle_buffer_size < 0:
+        raise ValueError(f"shuffle_buffer_size must be 0 (epochs) or positive, got {shuffle_buffer_size}")
+    if is_training and shuffle_buffer_size == 0 and not num_examples:
+        raise ValueError("shuffle_buffer_size=0 (epochs) needs num_examples, the number of records in "
+                         f"{input_file}")
 
     def input_fn(params):
         batch_size = params["batch_size"]
         d = tf.data.TFRecordDataset(input_file)
-        if is_training:
+        if is_training and shuffle_buffer_size == 0:  # epochs, each fully shuffled
+            d = d.shuffle(buffer_size=num_examples, seed=shuffle_seed, reshuffle_each_iteration=True)
+            d = d.repeat()
+        elif is_training:  # the original's stream shuffle
             d = d.repeat()
             d = d.shuffle(buffer_size=shuffle_buffer_size, seed=shuffle_seed)
         d = d.map(lambda record: decode_record(record, spec), num_parallel_calls=tf.data.AUTOTUNE)

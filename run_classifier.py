@@ -123,14 +123,15 @@ flags.DEFINE_enum("distribution_strategy", "none", ["none", "mirrored", "multi_w
                   "--train_batch_size stays the global batch. Not with --use_tpu.")
 flags.DEFINE_integer("num_gpus", 0, "With --distribution_strategy: GPUs to use on each machine "
                      "(0 = all visible GPUs, or the CPU when there are none).")
-# Training data order and optimizer (docs/RESULTS.md). The data pipeline shuffles fully
-# by default, the one place where the default departs from the original; the optimizer
-# stays BERT's.
+# Training data order and optimizer (docs/RESULTS.md). The data pipeline shuffles by
+# epoch by default, the one place where the default departs from the original; the
+# optimizer stays BERT's.
 flags.DEFINE_integer("shuffle_buffer_size", 0,
-                     "Records in the training shuffle buffer. 0 (default): the number of training "
-                     "examples, a full shuffle. 100 is the original's buffer: on a training file sorted by "
-                     "source (CoLA's is) each batch then comes from ~100 neighbouring examples, which "
-                     "costs CoLA most of its score (docs/RESULTS.md).")
+                     "Training data order. 0 (default): epochs, each a fresh random order of the whole "
+                     "training set (every example once per epoch). N > 0: the original's pipeline, the "
+                     "data repeated and streamed through an N-record shuffle buffer; 100 is the original's: "
+                     "on a training file sorted by source (CoLA's is) each batch then comes from ~100 "
+                     "neighbouring examples, which costs CoLA most of its score (docs/RESULTS.md).")
 flags.DEFINE_bool("adam_bias_correction", False,
                   "Adam's bias correction in the optimizer (as torch.optim.AdamW). Off: BERT's original "
                   "optimizer, which has none; on small tasks it can be less stable (docs/RESULTS.md).")
@@ -489,7 +490,7 @@ def validate_speed_flags():
     if FLAGS.use_amp and k > 1:
         raise UsageError("--use_amp and --num_accumulation_steps > 1 cannot be combined yet")
     if FLAGS.shuffle_buffer_size < 0:
-        raise UsageError(f"--shuffle_buffer_size must be 0 (the whole training set) or positive, "
+        raise UsageError(f"--shuffle_buffer_size must be 0 (shuffled epochs) or positive, "
                          f"got {FLAGS.shuffle_buffer_size}")
     if FLAGS.bucket_by_length and FLAGS.use_tpu:
         raise UsageError("--bucket_by_length is not supported with --use_tpu (TPUs need a fixed sequence length)")
@@ -668,7 +669,7 @@ def train(estimator, train_examples, label_list, tokenizer, num_train_steps, is_
     input_fn = file_based_input_fn_builder(
         input_file=train_file, seq_length=FLAGS.max_seq_length, is_training=True,
         drop_remainder=True, is_regression=is_regression, bucket_by_length=FLAGS.bucket_by_length,
-        shuffle_buffer_size=FLAGS.shuffle_buffer_size or len(train_examples))
+        shuffle_buffer_size=FLAGS.shuffle_buffer_size, num_examples=len(train_examples))
     hooks = [ProgressHook(num_train_steps, FLAGS.train_batch_size, FLAGS.log_every_seconds,
                           runs_per_step=FLAGS.num_accumulation_steps)]
     estimator.train(input_fn=input_fn, max_steps=num_train_steps, hooks=hooks)

@@ -167,7 +167,7 @@ def test_session_config_sets_the_rewrites():
 @pytest.mark.parametrize("extra, message", [
     (["--num_accumulation_steps=3"], "--train_batch_size 8 is not divisible by --num_accumulation_steps 3"),
     (["--num_accumulation_steps=0"], "--num_accumulation_steps must be at least 1, got 0"),
-    (["--shuffle_buffer_size=-1"], "--shuffle_buffer_size must be 0 (the whole training set) or positive, got -1"),
+    (["--shuffle_buffer_size=-1"], "--shuffle_buffer_size must be 0 (shuffled epochs) or positive, got -1"),
     (["--use_amp", "--num_accumulation_steps=2"], "--use_amp and --num_accumulation_steps > 1 cannot be combined"),
     (["--use_amp", "--use_tpu", "--tpu_name=x"], "--use_amp is not supported with --use_tpu"),
     (["--bucket_by_length", "--use_tpu", "--tpu_name=x"], "--bucket_by_length is not supported with --use_tpu"),
@@ -184,33 +184,57 @@ def test_unsupported_combinations_are_refused(sentiment_dir, tiny_bert_dir, tmp_
     assert not out.exists()
 
 
-def test_shuffle_buffer_size_sets_how_far_examples_travel(tmp_path):
-    """The original's buffer of 100 keeps each batch within ~100 records of its place
-    in the file; a buffer as large as the data draws from all of it."""
-    record = str(tmp_path / "ordered.tf_record")
-    features = [classifier_data.InputFeatures([i % 500 + 1, 2, 0, 0], [1, 1, 0, 0], [0, 0, 0, 0], i % 2)
-                for i in range(1000)]
+@pytest.fixture(scope="module")
+def ordered_records(tmp_path_factory) -> str:
+    """1,000 training records whose first input id is 1 + their row in the file."""
+    record = str(tmp_path_factory.mktemp("ordered") / "ordered.tf_record")
     with tf.io.TFRecordWriter(record) as writer:
-        for f in features:
+        for i in range(1000):
+            f = classifier_data.InputFeatures([i + 1, 2, 0, 0], [1, 1, 0, 0], [0, 0, 0, 0], i % 2)
             writer.write(classifier_data.features_to_tf_example(f).SerializeToString())
+    return record
 
-    def first_batches(buffer_size):
-        input_fn = classifier_data.file_based_input_fn_builder(record, 4, is_training=True, drop_remainder=True,
-                                                               shuffle_seed=2, shuffle_buffer_size=buffer_size)
-        with tf.Graph().as_default():
-            batch = tf.data.make_one_shot_iterator(input_fn({"batch_size": 10})).get_next()
-            with tf.Session() as sess:
-                return [sess.run(batch)["input_ids"][:, 0] - 1 for _ in range(5)]
 
-    small = np.concatenate(first_batches(100))  # the first 50 records drawn
+def _training_rows(record: str, num_records: int, **kwargs) -> np.ndarray:
+    """The file rows of the first `num_records` training records the input_fn yields."""
+    input_fn = classifier_data.file_based_input_fn_builder(record, 4, is_training=True, drop_remainder=True,
+                                                           shuffle_seed=2, **kwargs)
+    with tf.Graph().as_default():
+        batch = tf.data.make_one_shot_iterator(input_fn({"batch_size": 10})).get_next()
+        with tf.Session() as sess:
+            rows = [sess.run(batch)["input_ids"][:, 0] - 1 for _ in range(num_records // 10)]
+    return np.concatenate(rows)
+
+
+def test_shuffle_buffer_size_sets_how_far_examples_travel(ordered_records):
+    """The original's buffer of 100 keeps each record within ~100 of its place in the
+    file; a stream buffer as large as the data reaches all of it but, drawing from the
+    next pass early, leaves part of the first pass unseen."""
+    small = _training_rows(ordered_records, 50, shuffle_buffer_size=100)
     assert small.max() < 150
-    full = np.concatenate(first_batches(1000))
-    assert full.max() > 300
+    stream = _training_rows(ordered_records, 1000, shuffle_buffer_size=1000)
+    assert stream[:50].max() > 300
+    unseen = 1 - len(np.unique(stream)) / 1000
+    assert unseen > 0.15, unseen  # about 1/e of the first pass, minus what the second pass fills in
 
 
-def test_training_shuffles_the_whole_training_set_unless_told(monkeypatch, tmp_path):
-    """--shuffle_buffer_size=0 (the default) sizes the buffer to the training set; a
-    positive value (100: the original's) is passed through."""
+def test_default_order_is_shuffled_epochs(ordered_records):
+    """shuffle_buffer_size=0: every record exactly once per epoch, each epoch in a new
+    order drawn from the whole file."""
+    rows = _training_rows(ordered_records, 3000, shuffle_buffer_size=0, num_examples=1000)
+    epochs = rows.reshape(3, 1000)
+    for epoch in epochs:
+        assert sorted(epoch) == list(range(1000))
+        assert epoch[:50].max() > 300  # not the file's order, nor a window of it
+    assert not np.array_equal(epochs[0], epochs[1]) and not np.array_equal(epochs[1], epochs[2])
+    with pytest.raises(ValueError, match="needs num_examples"):
+        classifier_data.file_based_input_fn_builder(ordered_records, 4, is_training=True, drop_remainder=True,
+                                                    shuffle_buffer_size=0)
+
+
+def test_training_shuffles_by_epoch_unless_told(monkeypatch, tmp_path):
+    """--shuffle_buffer_size=0 (the default) trains on shuffled epochs of the training
+    set; a positive value (100: the original's) is passed through."""
     from absl import flags
 
     built = []
@@ -222,11 +246,12 @@ def test_training_shuffles_the_whole_training_set_unless_told(monkeypatch, tmp_p
             pass
 
     examples = [classifier_data.InputExample(f"train-{i}", "a b", label="0") for i in range(37)]
-    for argv, expected in (([], 37), (["--shuffle_buffer_size=100"], 100)):
+    for argv, expected in (([], 0), (["--shuffle_buffer_size=100"], 100)):
         flags.FLAGS(["prog", f"--output_dir={tmp_path}", *argv])
         try:
             run_classifier.train(Estimator(), examples, ["0", "1"], None, num_train_steps=5, is_regression=False)
         finally:
             flags.FLAGS.unparse_flags()
         assert built[-1]["shuffle_buffer_size"] == expected
+        assert built[-1]["num_examples"] == 37
         assert built[-1]["is_training"]
