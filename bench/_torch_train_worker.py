@@ -2,10 +2,10 @@
 
 Runs in `.venv-bench` (torch + transformers; never the product's `.venv`) and reads the
 `.npz` of `bench/prepare_features.py`: the token ids OUR tokenizer made for the very
-training file the TensorFlow programs read. The recipe is `bench/hf_finetune.py`'s:
-`BertForSequenceClassification` in train mode (dropout on), mean cross-entropy,
-`torch.optim.AdamW` (eps 1e-6, weight decay 0.01 but on biases and LayerNorm), BERT's
-linear warmup/decay schedule, gradients clipped to global norm 1.0.
+training file the TensorFlow programs read. The recipe is `bench/hf_finetune.py`'s, from
+`bench/torch_reference.py`: `BertForSequenceClassification` in train mode (dropout on),
+mean cross-entropy, `torch.optim.AdamW` (eps 1e-6, weight decay 0.01 on all but biases
+and LayerNorm), BERT's linear warmup/decay schedule, gradients clipped to global norm 1.0.
 
 Batches are consecutive runs of `--batch_size` training examples in the file's order
 (wrapping around), padded to `--max_seq_length` (`--padding fixed`, as the TF programs
@@ -28,6 +28,7 @@ import os
 import time
 
 import numpy as np
+from torch_reference import batch_tensors, build_optimizer, training_step
 
 
 def _cpu_seconds() -> float:
@@ -66,17 +67,8 @@ def main(argv=None) -> int:
 
     torch.manual_seed(args.seed)
     model = BertForSequenceClassification.from_pretrained(args.model_dir, num_labels=2)
-    no_decay = ("bias", "LayerNorm.weight", "LayerNorm.bias")
-    groups = [
-        {"params": [p for name, p in model.named_parameters() if not any(nd in name for nd in no_decay)],
-         "weight_decay": 0.01},
-        {"params": [p for name, p in model.named_parameters() if any(nd in name for nd in no_decay)],
-         "weight_decay": 0.0},
-    ]
-    optimizer = torch.optim.AdamW(groups, lr=args.learning_rate, betas=(0.9, 0.999), eps=1e-6)
-    warmup = int(args.steps * args.warmup_proportion)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda k: k / warmup if warmup and k < warmup else max(0.0, 1.0 - k / args.steps))
+    optimizer, scheduler = build_optimizer(torch, model, args.learning_rate, args.steps,
+                                           int(args.steps * args.warmup_proportion))
     model.train()
 
     record = {"program": "torch", "padding": args.padding, "threads": torch.get_num_threads(),
@@ -89,17 +81,8 @@ def main(argv=None) -> int:
     record["setup_seconds"] = record["t_session_created"] - t_process
     for step in range(args.steps):
         idx = torch.from_numpy(order[step * args.batch_size:(step + 1) * args.batch_size])
-        ids, mask, seg = tensors["input_ids"][idx], tensors["input_mask"][idx], tensors["segment_ids"][idx]
-        if args.padding == "longest":
-            length = int(mask.sum(dim=1).max())
-            ids, mask, seg = ids[:, :length], mask[:, :length], seg[:, :length]
-        out = model(input_ids=ids, attention_mask=mask, token_type_ids=seg, labels=tensors["label_ids"][idx])
-        out.loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
-        loss = float(out.loss.detach())
+        ids, mask, seg = batch_tensors(tensors, idx, args.padding)
+        loss = training_step(torch, model, optimizer, scheduler, ids, mask, seg, labels=tensors["label_ids"][idx])
         record["step_end_times"].append(time.perf_counter())
         record["cpu_times"].append(_cpu_seconds())
         record["batch_shapes"].append(list(ids.shape))

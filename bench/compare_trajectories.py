@@ -117,7 +117,7 @@ def run_hf(args) -> dict:
     from transformers import BertForSequenceClassification
 
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from hf_finetune import bert_lr_lambda, make_bert_adamw
+    from torch_reference import build_optimizer
 
     torch.set_num_threads(args.threads)
     transformers.logging.set_verbosity_error()
@@ -129,19 +129,9 @@ def run_hf(args) -> dict:
     with torch.no_grad():
         model.classifier.weight.copy_(torch.from_numpy(w0))
         model.classifier.bias.copy_(torch.from_numpy(b0))
-    no_decay = ("bias", "LayerNorm.weight", "LayerNorm.bias")
-    groups = [
-        {"params": [p for n, p in model.named_parameters() if not any(nd in n for nd in no_decay)],
-         "weight_decay": 0.01},
-        {"params": [p for n, p in model.named_parameters() if any(nd in n for nd in no_decay)],
-         "weight_decay": 0.0},
-    ]
-    if args.optimizer == "torch":
-        optimizer = torch.optim.AdamW(groups, lr=args.learning_rate, betas=(0.9, 0.999), eps=1e-6)
-    else:
-        optimizer = make_bert_adamw(torch)(groups, lr=args.learning_rate, betas=(0.9, 0.999), eps=1e-6)
     num_steps, num_warmup = schedule(args.steps, args.warmup_proportion)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, bert_lr_lambda(num_steps, num_warmup, "bert"))
+    optimizer, scheduler = build_optimizer(torch, model, args.learning_rate, num_steps, num_warmup,
+                                           optimizer=args.optimizer, schedule="bert")
     model.train()  # dropout probabilities are 0
     word_embeddings = model.bert.embeddings.word_embeddings
     occurrence_grads = []

@@ -7,13 +7,15 @@ checks that the reference's own tokenizer (`AutoTokenizer.from_pretrained(model_
 gives the same ids as ours, on the train and dev sets, and stops (exit status 3) if any
 dev example differs, unless `--allow_tokenizer_mismatch`.
 
-The recipe is `run_classifier.py`'s, as closely as PyTorch allows:
+The recipe is `run_classifier.py`'s, as closely as PyTorch allows (the optimizer, schedule
+and training step live in `torch_reference.py`):
 
 * `BertForSequenceClassification` (pooled [CLS] -> dropout 0.1 -> linear), the model's own
   dropout (hidden 0.1, attention 0.1), mean cross-entropy over the batch;
 * num_train_steps = int(N / batch * epochs), num_warmup_steps = int(steps * warmup), the
-  examples drawn in a fresh random order per epoch, every batch full (the TF input
-  pipeline repeats the data and drops nothing but the tail of the last epoch);
+  examples drawn in a fresh random order per epoch, every batch full, batches running on
+  across epoch boundaries (as run_classifier's default pipeline: shuffle each epoch,
+  repeat, batch);
 * learning rate at step k: lr * k / warmup while k < warmup, else lr * (1 - k / steps),
   BERT's schedule (`--schedule hf` for transformers' `get_linear_schedule_with_warmup`,
   which decays from lr at the end of warmup instead of lr * (1 - warmup / steps));
@@ -45,6 +47,7 @@ import sys
 import time
 
 import numpy as np
+from torch_reference import batch_tensors, build_optimizer, training_step
 
 
 def load_features(path: str) -> dict:
@@ -91,54 +94,6 @@ def tokenizer_agreement(tokenizer, feats: dict, split: str, max_seq_length: int)
             "first_differences": examples}
 
 
-# ----------------------------------------------------------------------------- optimizer
-def make_bert_adamw(torch):
-    """A PyTorch port of BERT's `AdamWeightDecayOptimizer` (optimization.py): Adam without
-    bias correction, eps added to sqrt(v), decoupled weight decay lr * wd * w."""
-
-    class BertAdamW(torch.optim.Optimizer):
-        def __init__(self, params, lr, betas=(0.9, 0.999), eps=1e-6, weight_decay=0.0):
-            super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay))
-
-        @torch.no_grad()
-        def step(self):
-            for group in self.param_groups:
-                beta1, beta2 = group["betas"]
-                for p in group["params"]:
-                    if p.grad is None:
-                        continue
-                    state = self.state[p]
-                    if not state:
-                        state["m"] = torch.zeros_like(p)
-                        state["v"] = torch.zeros_like(p)
-                    m, v = state["m"], state["v"]
-                    m.mul_(beta1).add_(p.grad, alpha=1 - beta1)
-                    v.mul_(beta2).addcmul_(p.grad, p.grad, value=1 - beta2)
-                    update = m / (v.sqrt() + group["eps"])
-                    if group["weight_decay"]:
-                        update = update + group["weight_decay"] * p
-                    p.add_(update, alpha=-group["lr"])
-
-    return BertAdamW
-
-
-def bert_lr_lambda(num_train_steps: int, num_warmup_steps: int, schedule: str):
-    """Multiplier of the peak learning rate at step k (k = 0, 1, ...)."""
-
-    def bert(k):
-        if num_warmup_steps and k < num_warmup_steps:
-            return k / num_warmup_steps
-        return max(0.0, 1.0 - min(k, num_train_steps) / num_train_steps)
-
-    def hf(k):  # transformers.get_linear_schedule_with_warmup
-        if k < num_warmup_steps:
-            return k / max(1, num_warmup_steps)
-        return max(0.0, (num_train_steps - k) / max(1, num_train_steps - num_warmup_steps))
-
-    return bert if schedule == "bert" else hf
-
-
-# ------------------------------------------------------------------------------- metrics
 def binary_metrics(gold: np.ndarray, predicted: np.ndarray) -> dict:
     tp = float(np.sum((predicted == 1) & (gold == 1)))
     tn = float(np.sum((predicted == 0) & (gold == 0)))
@@ -226,26 +181,9 @@ def main(argv=None) -> int:
 
     torch.manual_seed(args.seed)  # the classifier's init and the dropout masks
     model = BertForSequenceClassification.from_pretrained(args.model_dir, num_labels=len(label_list))
-    no_decay = ("bias", "LayerNorm.weight", "LayerNorm.bias")
-    groups = [
-        {"params": [p for n, p in model.named_parameters() if not any(nd in n for nd in no_decay)],
-         "weight_decay": args.weight_decay},
-        {"params": [p for n, p in model.named_parameters() if any(nd in n for nd in no_decay)],
-         "weight_decay": 0.0},
-    ]
-    if args.optimizer == "torch":
-        optimizer = torch.optim.AdamW(groups, lr=args.learning_rate, betas=(0.9, 0.999), eps=1e-6)
-    else:
-        optimizer = make_bert_adamw(torch)(groups, lr=args.learning_rate, betas=(0.9, 0.999), eps=1e-6)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, bert_lr_lambda(num_train_steps, num_warmup_steps, args.schedule))
-
-    def batch_of(data, idx):
-        ids, mask, seg = data["input_ids"][idx], data["input_mask"][idx], data["segment_ids"][idx]
-        if args.padding == "longest":
-            length = int(mask.sum(dim=1).max())
-            ids, mask, seg = ids[:, :length], mask[:, :length], seg[:, :length]
-        return ids, mask, seg
+    optimizer, scheduler = build_optimizer(torch, model, args.learning_rate, num_train_steps, num_warmup_steps,
+                                           optimizer=args.optimizer, schedule=args.schedule,
+                                           weight_decay=args.weight_decay)
 
     print(f"training: {n_train} examples, {num_train_steps} steps of {args.train_batch_size} "
           f"({num_warmup_steps} warmup), lr {args.learning_rate}, optimizer {args.optimizer}, "
@@ -259,15 +197,9 @@ def main(argv=None) -> int:
     t_log = t_train
     for step in range(num_train_steps):
         idx = torch.from_numpy(order[step * args.train_batch_size:(step + 1) * args.train_batch_size])
-        ids, mask, seg = batch_of(tr, idx)
         lrs.append(scheduler.get_last_lr()[0])
-        out = model(input_ids=ids, attention_mask=mask, token_type_ids=seg, labels=tr["label_ids"][idx])
-        out.loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
-        losses.append(float(out.loss.detach()))
+        losses.append(training_step(torch, model, optimizer, scheduler, *batch_tensors(tr, idx, args.padding),
+                                    labels=tr["label_ids"][idx]))
         if (step + 1) % args.log_every == 0 or step + 1 == num_train_steps:
             now = time.time()
             rate = args.train_batch_size * (step + 1) / (now - t_train)
@@ -286,7 +218,7 @@ def main(argv=None) -> int:
     with torch.no_grad():
         for start in range(0, n_dev, args.eval_batch_size):
             idx = torch.arange(start, min(start + args.eval_batch_size, n_dev))
-            ids, mask, seg = batch_of(dev, idx)
+            ids, mask, seg = batch_tensors(dev, idx, args.padding)
             logits = model(input_ids=ids, attention_mask=mask, token_type_ids=seg).logits
             dev_losses.append(torch.nn.functional.cross_entropy(logits, dev["label_ids"][idx], reduction="sum"))
             probs.append(torch.softmax(logits, dim=-1).numpy())

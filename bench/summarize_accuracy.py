@@ -43,6 +43,9 @@ METRIC_TITLES = {"accuracy": "accuracy", "f1": "F1", "mcc": "Matthews corr."}
 IMPL_TITLES = {"tf": "ours: run_classifier.py (TF 2.15)", "hf": "reference: transformers + PyTorch",
                "hf-bertopt": "reference with BERT's optimizer (diagnostic)",
                "tf-biascorr": "ours with --adam_bias_correction (diagnostic)",
+               "tf-stream": "ours before the epoch fix: the data repeated through a stream buffer as large as "
+                            "the training set (diagnostic)",
+               "tf-stream-biascorr": "ours before the epoch fix, with --adam_bias_correction (diagnostic)",
                "tf-buffer100": "ours with the original's shuffle buffer, --shuffle_buffer_size=100 (diagnostic)",
                "tf-buffer100-biascorr": "ours with --shuffle_buffer_size=100 --adam_bias_correction (diagnostic)",
                "tf-fullshuffle": "ours with --shuffle_buffer_size=10000 (diagnostic)",
