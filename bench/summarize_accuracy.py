@@ -29,6 +29,7 @@ import math
 import os
 import re
 import shlex
+import statistics
 import sys
 from statistics import mean
 
@@ -51,6 +52,11 @@ IMPL_TITLES = {"tf": "ours: run_classifier.py (TF 2.15)", "hf": "reference: tran
                "tf-fullshuffle": "ours with --shuffle_buffer_size=10000 (diagnostic)",
                "tf-fullshuffle-biascorr": "ours with --shuffle_buffer_size=10000 --adam_bias_correction (diagnostic)"}
 REFERENCE_IMPL = "hf"
+# Verdicts are given against each of these references that has runs: the reference as a
+# transformers user runs it (torch.optim.AdamW), and the same with a port of BERT's
+# optimizer, i.e. the same algorithm as ours (so a gap there is the implementation's).
+VERDICT_REFERENCES = [(REFERENCE_IMPL, "reference (torch AdamW)"),
+                      ("hf-bertopt", "reference with BERT's optimizer")]
 OURS_IMPL = "tf"
 TOLERANCE = 0.01  # "within one point"
 LOSS_EVERY = 10  # accuracy.sh runs run_classifier with --save_summary_steps=10
@@ -213,33 +219,52 @@ def summarize(runs: list[dict]) -> tuple[str, list[dict]]:
                     f"{fmt(mean_of(r['loss_last_fifth'] for r in rs), 3)}",
                     fmt(mean_of(r["eval_loss"] for r in rs), 3),
                 ]) + " |")
-            verdict = compare(task, metric, task_runs)
-            if verdict:
-                verdicts.append(verdict)
+            for reference_impl, _ in VERDICT_REFERENCES:
+                verdict = compare(task, metric, task_runs, reference_impl)
+                if verdict:
+                    verdicts.append(verdict)
         lines.append("")
     if verdicts:
-        lines.append("### Verdicts (ours vs the reference, per metric)\n")
-        lines.append("| task | metric | ours mean | reference mean | ours - reference | reference seeds "
-                     "min..max | ours seeds min..max | within the reference's seed range or 1 point |")
-        lines.append("|---|---|---|---|---|---|---|---|")
+        titles = dict(VERDICT_REFERENCES)
+        lines.append("### Verdicts (ours vs each reference, per metric)\n")
+        lines.append("| task | metric | against | ours mean (seeds) | reference mean (seeds) | ours - reference "
+                     "| standard errors (Welch) | reference seeds min..max | ours seeds min..max "
+                     "| within the reference's seed range or 1 point |")
+        lines.append("|---|---|---|---|---|---|---|---|---|---|")
         for v in verdicts:
             lines.append(f"| {TASK_TITLES.get(v['task'], v['task'])} | {METRIC_TITLES[v['metric']]} | "
-                         f"{fmt(v['ours_mean'])} | {fmt(v['reference_mean'])} | {v['difference']:+.4f} | "
+                         f"{titles[v['reference']]} | {fmt(v['ours_mean'])} ({v['ours_seeds']}) | "
+                         f"{fmt(v['reference_mean'])} ({v['reference_seeds']}) | {v['difference']:+.4f} | "
+                         f"{'' if v['standard_errors'] is None else format(v['standard_errors'], '.1f')} | "
                          f"{fmt(v['reference_min'])}..{fmt(v['reference_max'])} | "
                          f"{fmt(v['ours_min'])}..{fmt(v['ours_max'])} | {verdict_text(v)} |")
         lines.append("")
     return "\n".join(lines), verdicts
 
 
-def compare(task: str, metric: str, task_runs: list[dict]) -> dict | None:
+def difference_in_standard_errors(ours: list[float], ref: list[float]) -> float | None:
+    """(mean(ours) - mean(ref)) / sqrt(var(ours)/n + var(ref)/m), sample variances
+    (Welch's t statistic); None with fewer than 2 seeds on a side or no spread at all."""
+    if len(ours) < 2 or len(ref) < 2:
+        return None
+    se = math.sqrt(statistics.variance(ours) / len(ours) + statistics.variance(ref) / len(ref))
+    return None if se == 0 else (mean(ours) - mean(ref)) / se
+
+
+def compare(task: str, metric: str, task_runs: list[dict], reference_impl: str = REFERENCE_IMPL) -> dict | None:
+    """The verdict on one metric: is ours' mean inside the reference's seed range (or
+    within TOLERANCE of its mean)? None when either side has no runs."""
     ours = [r["metrics"][metric] for r in task_runs if r["implementation"] == OURS_IMPL]
-    ref = [r["metrics"][metric] for r in task_runs if r["implementation"] == REFERENCE_IMPL]
+    ref = [r["metrics"][metric] for r in task_runs if r["implementation"] == reference_impl]
     if not ours or not ref:
         return None
     ours_mean, ref_mean = mean(ours), mean(ref)
     ok = min(ref) <= ours_mean <= max(ref) or abs(ours_mean - ref_mean) <= TOLERANCE
-    return {"task": task, "metric": metric, "ours_mean": ours_mean, "reference_mean": ref_mean,
-            "difference": ours_mean - ref_mean, "reference_min": min(ref), "reference_max": max(ref),
+    return {"task": task, "metric": metric, "reference": reference_impl, "ours_mean": ours_mean,
+            "reference_mean": ref_mean, "difference": ours_mean - ref_mean,
+            "standard_errors": difference_in_standard_errors(ours, ref),
+            "ours_seeds": len(ours), "reference_seeds": len(ref),
+            "reference_min": min(ref), "reference_max": max(ref),
             "ours_min": min(ours), "ours_max": max(ours), "ok": ok}
 
 
