@@ -90,8 +90,9 @@ RECIPE = {
 }
 
 # Raw sentences for predict.py, not from the data. The idiom is there on purpose: a model
-# fine-tuned for one epoch on short critics' snippets tends to miss it (it did on
-# 2026-11-23: "pos 0.96"), a reminder that dev accuracy is not understanding.
+# fine-tuned for one epoch on short critics' snippets is unsure of it (2026-11-23: "pos
+# 0.96" when a quarter of the epoch went unseen, "neg 0.58" with the epoch order), a
+# reminder that dev accuracy is not understanding.
 EXAMPLE_SENTENCES = [
     "A gripping, beautifully acted film that stays with you long after the credits.",
     "A dull, lifeless film with a script full of cliches.",

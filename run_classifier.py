@@ -134,7 +134,8 @@ flags.DEFINE_integer("shuffle_buffer_size", 0,
                      "neighbouring examples, which costs CoLA most of its score (docs/RESULTS.md).")
 flags.DEFINE_bool("adam_bias_correction", False,
                   "Adam's bias correction in the optimizer (as torch.optim.AdamW). Off: BERT's original "
-                  "optimizer, which has none; on small tasks it can be less stable (docs/RESULTS.md).")
+                  "optimizer, which has none: larger updates early on, in effect a higher learning rate on "
+                  "short runs (docs/RESULTS.md).")
 # Speed (docs/BENCHMARKS.md). All off by default: the original's behaviour.
 flags.DEFINE_bool("bucket_by_length", False,
                   "Pad each batch only to its longest member; in training, also group examples of "

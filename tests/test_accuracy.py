@@ -18,11 +18,13 @@ import pytest
 from tests.conftest import PROJECT_ROOT, run_cli, shared_path
 
 TRAIN_EXAMPLES = 1500
-# Measured on 2026-11-23, this very run with --seed 0..4: dev accuracy 0.802, 0.827,
-# 0.805, 0.821, 0.800 and dev loss 0.406-0.458 (full SST-2 with the same recipe: 0.85-0.86,
-# docs/RESULTS.md). The threshold sits 2 points under the lowest seed; chance is 0.509
-# (always "positive").
-THRESHOLD = 0.78
+# Measured on 2026-11-23, this very run (epoch order, the default) with --seed 0..4: dev
+# accuracy 0.833, 0.784, 0.823, 0.796, 0.818 and dev loss 0.408-0.489 (full SST-2 with the
+# same recipe: 0.857-0.870, docs/RESULTS.md). The thresholds sit 2.4 points under the
+# lowest seed's accuracy and 0.05 above the highest loss; chance is 0.509 (always
+# "positive"), whose loss is ln 2 = 0.693.
+THRESHOLD = 0.76
+MAX_LOSS = math.log(2) - 0.15
 
 pytestmark = pytest.mark.slow
 
@@ -75,4 +77,4 @@ def test_minilm_learns_sst2_from_1500_sentences(minilm_tf, tmp_path):
     assert results["global_step"] == TRAIN_EXAMPLES // 32
     assert results["eval_accuracy"] >= THRESHOLD, results
     # Better than a constant guess also in loss: ln 2 = 0.693 for a 50/50 guess.
-    assert results["eval_loss"] < math.log(2) - 0.2, results
+    assert results["eval_loss"] < MAX_LOSS, results
