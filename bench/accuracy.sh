@@ -101,7 +101,7 @@ if [ ! -f "$TF_MODEL/bert_model.ckpt.index" ]; then
 fi
 
 # Runs "$@" with its output in $dir/run.log; writes $dir/job.json (command, wall time,
-# load average before and after).
+# load average before and after, the project's git commit).
 run_job() {
   local dir=$1 impl=$2 task=$3 seed=$4
   shift 4
@@ -112,12 +112,14 @@ run_job() {
   t1=$(date +%s.%N)
   mkdir -p "$dir"
   mv "$dir.log" "$dir/run.log"
+  local commit
+  commit=$(git -C "$PROJECT_DIR" rev-parse HEAD 2>/dev/null || echo unknown)
   "$PYTHON" - "$dir/job.json" "$impl" "$task" "$seed" "$t0" "$t1" "$rc" "$load_before" \
-    "$(cut -d' ' -f1-3 /proc/loadavg)" "$@" <<'EOF'
+    "$(cut -d' ' -f1-3 /proc/loadavg)" "$commit" "$@" <<'EOF'
 import json, shlex, sys
-path, impl, task, seed, t0, t1, rc, before, after, *cmd = sys.argv[1:]
+path, impl, task, seed, t0, t1, rc, before, after, commit, *cmd = sys.argv[1:]
 json.dump({"implementation": impl, "task": task, "seed": int(seed), "wall_seconds": float(t1) - float(t0),
-           "exit_status": int(rc), "loadavg_before": before, "loadavg_after": after,
+           "exit_status": int(rc), "loadavg_before": before, "loadavg_after": after, "git_commit": commit,
            "command": shlex.join(cmd)}, open(path, "w"), indent=1)
 EOF
   [ "$rc" = 0 ] || die "$impl $task seed $seed failed (exit $rc); log: $dir/run.log"
