@@ -5,7 +5,7 @@ VENV := .venv
 STAMP := $(VENV)/.installed
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: setup test test-fast lint demo bench clean
+.PHONY: setup test test-fast lint demo clean
 
 setup: $(STAMP)
 

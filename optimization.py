@@ -170,7 +170,8 @@ def create_optimizer(loss, init_lr, num_train_steps, num_warmup_steps, use_tpu,
         # Mean over replicas of the per-replica gradients: the global batch's gradient,
         # clipped below exactly as on one device.
         grads = all_reduce_gradients(grads)
-    grads, _ = tf.clip_by_global_norm(grads, clip_norm=1.0)  # as in pre-training
+    grads, global_norm = tf.clip_by_global_norm(grads, clip_norm=1.0)  # as in pre-training
+    _add_training_summaries(learning_rate, global_norm, use_tpu)
 
     update_op = optimizer.apply_gradients(zip(grads, tvars), global_step=global_step)
 
@@ -198,11 +199,22 @@ def _loss_scaled_train_op(loss: tf.Tensor, optimizer: AdamWeightDecayOptimizer,
     grads = [g for g, _ in grads_and_vars]
     # Not finite -> the norm is NaN/inf and so are the clipped gradients; the wrapper
     # then skips the update and lowers the scale.
-    grads, _ = tf.clip_by_global_norm(grads, clip_norm=1.0)
+    grads, global_norm = tf.clip_by_global_norm(grads, clip_norm=1.0)
+    _add_training_summaries(optimizer.learning_rate, global_norm, use_tpu=False)
     update_op = scaled_optimizer.apply_gradients(zip(grads, tvars), global_step=global_step)
     with tf.control_dependencies([update_op]):
         increment_op = global_step.assign(global_step + 1)
     return tf.group(update_op, increment_op, name="train_op")
+
+
+def _add_training_summaries(learning_rate, global_norm, use_tpu: bool) -> None:
+    """TensorBoard scalars of the learning rate and of the gradients' global norm before
+    clipping (they add ops that only read; on TPU, where summaries need a host call,
+    and inside a tf.distribute replica, none)."""
+    if use_tpu or _strategy_replica_context() is not None:
+        return
+    tf.summary.scalar("learning_rate", learning_rate)
+    tf.summary.scalar("global_gradient_norm", global_norm)
 
 
 def _check_num_accumulation_steps(num_accumulation_steps: int, use_tpu: bool) -> None:

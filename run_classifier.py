@@ -1,4 +1,4 @@
-"""BERT fine-tuning for sequence (pair) classification on TPUEstimator.
+r"""BERT fine-tuning for sequence (pair) classification on TPUEstimator.
 
 The program of google-research/bert, on TensorFlow 2.15's `tf.compat.v1` Estimator:
 
@@ -7,42 +7,60 @@ The program of google-research/bert, on TensorFlow 2.15's `tf.compat.v1` Estimat
       --bert_config_file=$BERT_DIR/bert_config.json \
       --init_checkpoint=$BERT_DIR/bert_model.ckpt --output_dir=/tmp/mrpc_output
 
-Every flag of the original keeps its name and default; the flags after "Additions"
-below are new. On CPU/GPU, TPUEstimator runs as a plain Estimator (`--use_tpu=False`).
+Every flag of the original keeps its name and default; the README's Flags table lists
+the flags this project adds. On CPU/GPU, TPUEstimator runs as a plain Estimator
+(`--use_tpu=False`).
+
+This file holds what the original's does: the flags, the classifier head
+(`create_model`), `model_fn_builder`, the train/evaluate/predict steps and `main`.
+The machinery they use lives in `bert_estimator/` (features and TFRecords, input
+pipeline, checks, Estimator set-up, outputs); the names the original defined here are
+importable from here as before.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import os
 import sys
-import time
 
 import tensorflow.compat.v1 as tf
 from absl import app, flags
-from tensorflow.core.protobuf import rewriter_config_pb2
 
-import classifier_metrics
 import modeling
 import optimization
 import processors
-import tokenization
+from bert_estimator import checks, evaluation, glue_submission, hub, outputs, runtime
+from bert_estimator import metrics as classifier_metrics
+from bert_estimator.errors import UsageError, run_cli
 
-# Re-exported: callers of the original import these from run_classifier.
-from classifier_data import (  # noqa: F401
+# Re-exported: the original defines these here, and its callers (run_classifier_with_tfhub.py,
+# user code) import them from run_classifier.
+from bert_estimator.feature_cache import cached_convert_examples_to_features  # noqa: F401
+from bert_estimator.features import (  # noqa: F401
     _truncate_seq_pair,
-    cached_convert_examples_to_features,
     convert_examples_to_features,
     convert_single_example,
     file_based_convert_examples_to_features,
+)
+from bert_estimator.input_pipeline import (  # noqa: F401
     file_based_input_fn_builder,
     input_fn_builder,
     pad_to_batch_multiple,
 )
+from bert_estimator.output_lock import OutputDirLock
+from bert_estimator.preemption import PreemptionHook
+from bert_estimator.progress import ProgressHook
 from processors import (  # noqa: F401
+    ColaProcessor,
     DataProcessor,
     InputExample,
     InputFeatures,
+    MnliProcessor,
+    MrpcProcessor,
     PaddingInputExample,
+    XnliProcessor,
 )
 
 FLAGS = flags.FLAGS
@@ -62,6 +80,10 @@ flags.DEFINE_string("init_checkpoint", None,
                     "Checkpoint to start from, usually a pre-trained BERT (bert_model.ckpt).")
 flags.DEFINE_bool("do_lower_case", True,
                   "Lower-case the input: True for uncased models, False for cased ones.")
+flags.DEFINE_bool("allow_casing_mismatch", False,
+                  "Go on when --do_lower_case contradicts the model's casing: the tokenizer_config.json "
+                  "beside the checkpoint (convert_checkpoint.py writes it), or, with none, the vocabulary "
+                  "(a cased vocab lower-cased, or an uncased one not). Off: such a run stops.")
 flags.DEFINE_integer("max_seq_length", 128,
                      "Length in WordPiece tokens every example is truncated or padded to.")
 flags.DEFINE_bool("do_train", False, "Run training.")
@@ -86,27 +108,32 @@ flags.DEFINE_integer("num_tpu_cores", 8, "Total TPU cores to use (with --use_tpu
 flags.DEFINE_string("tpu_job_name", None, "TPU worker job name, if not 'tpu_worker'.")
 
 # --------------------------------------------------------------------------- Additions
+# allow_override: the original's run_classifier_with_tfhub.py imports this module and
+# then defines this flag itself.
 flags.DEFINE_string("bert_hub_module_handle", None,
-                    "A TF1 Hub BERT module (local path or URL, with 'tokens' and 'tokenization_info' "
-                    "signatures, as Google published BERT on TF-Hub) used instead of "
-                    "--bert_config_file/--init_checkpoint; vocab and casing come from the module.")
+                    "A TF1 Hub BERT module directory (downloaded and untarred, with 'tokens' and "
+                    "'tokenization_info' signatures, as Google published BERT on TF-Hub) used instead of "
+                    "--bert_config_file/--init_checkpoint; vocab and casing come from the module.",
+                    allow_override=True)
 flags.DEFINE_integer("seed", None,
                      "Graph-level random seed (init, dropout, shuffling): same seed, same run on CPU.")
 flags.DEFINE_enum("truncation_strategy", "head", ["head", "tail", "head_tail"],
                   "How single texts longer than max_seq_length are cut: keep the head (the "
                   "original), the tail, or head+tail (Sun et al. 2019, best for long reviews).")
 flags.DEFINE_string("xnli_language", "zh", "XNLI language (the original hard-coded zh).")
-flags.DEFINE_string("text_column", None, "csv task: column holding the (first) text.")
-flags.DEFINE_string("text_b_column", None, "csv task: column holding the second text of pairs.")
-flags.DEFINE_string("label_column", None, "csv task: column holding the label.")
+flags.DEFINE_string("text_column", None, "csv task: column holding the (first) text (default: text).")
+flags.DEFINE_string("text_b_column", None, "csv task: column holding the second text of pairs (default: none, "
+                    "single texts).")
+flags.DEFINE_string("label_column", None, "csv task: column holding the label (default: label).")
 flags.DEFINE_list("labels", None, "csv task: the label list, in class-id order "
                   "(default: the sorted distinct labels of the train file).")
-flags.DEFINE_string("train_file", None, "csv task: train file name inside --data_dir.")
-flags.DEFINE_string("dev_file", None, "csv task: dev file name inside --data_dir.")
-flags.DEFINE_string("test_file", None, "csv task: test file name inside --data_dir.")
+flags.DEFINE_string("train_file", None, "csv task: train file name inside --data_dir (default: train.csv).")
+flags.DEFINE_string("dev_file", None, "csv task: dev file name inside --data_dir (default: dev.csv).")
+flags.DEFINE_string("test_file", None, "csv task: test file name inside --data_dir (default: test.csv).")
 flags.DEFINE_enum("imdb_dev_split", None, ["test", "heldout"],
-                  "imdb task: evaluate on the test split, or on a seeded held-out slice of train.")
-flags.DEFINE_float("dev_fraction", None, "imdb task with --imdb_dev_split=heldout: slice size.")
+                  "imdb task: evaluate on the test split, or on a seeded held-out slice of train (default: test).")
+flags.DEFINE_float("dev_fraction", None, "imdb task with --imdb_dev_split=heldout: the fraction of train held out "
+                   "(default: 0.1).")
 flags.DEFINE_string("export_dir", None,
                     "After the other steps, export a SavedModel with a serving signature here "
                     "(plus the vocab and labels), for predict.py.")
@@ -136,11 +163,33 @@ flags.DEFINE_bool("adam_bias_correction", False,
                   "Adam's bias correction in the optimizer (as torch.optim.AdamW). Off: BERT's original "
                   "optimizer, which has none: larger updates early on, in effect a higher learning rate on "
                   "short runs (docs/RESULTS.md).")
+# Evaluation during training (not on TPU): the best checkpoint, early stopping.
+flags.DEFINE_integer("evaluate_every_n_steps", 0,
+                     "With --do_train --do_eval: also evaluate on the dev set every this many steps "
+                     "(0: only at the end, as the original). Results go to TensorBoard (eval/) and "
+                     "eval_history.tsv; the best checkpoint is kept in best/.")
+flags.DEFINE_bool("evaluate_every_epoch", False,
+                  "With --do_train --do_eval: also evaluate at the end of each epoch.")
+flags.DEFINE_string("best_metric", None,
+                    "The dev metric that picks the best checkpoint (default: the task's main metric: "
+                    "f1 for MRPC and QQP, mcc for CoLA, pearson_spearman_mean for STS-B, else "
+                    "eval_accuracy). eval_loss and loss count as lower-is-better.")
+flags.DEFINE_integer("early_stopping_patience", 0,
+                     "Stop training after this many evaluations during training without a new best "
+                     "(0: never).")
+flags.DEFINE_enum("predict_from", "last", ["last", "best"],
+                  "The checkpoint --do_predict and --export_dir use: the last one, or the best one of "
+                  "the evaluations during training (best/).")
 # Speed (docs/BENCHMARKS.md). All off by default: the original's behaviour.
 flags.DEFINE_bool("bucket_by_length", False,
                   "Pad each batch only to its longest member; in training, also group examples of "
                   "similar length into batches. The same model outputs per example; faster on short "
                   "texts. Not with --use_tpu.")
+flags.DEFINE_bool("fixed_padding", False,
+                  "Pad every batch to --max_seq_length, as the original. By default (off TPU) evaluation and "
+                  "prediction pad each batch only to its longest member, which gives the same results "
+                  "(eval_results.txt, test_results.tsv) faster; training keeps fixed padding unless "
+                  "--bucket_by_length.")
 flags.DEFINE_bool("use_xla", False, "Compile the model with XLA (JIT auto-clustering), on CPU and GPU.")
 flags.DEFINE_bool("use_amp", False,
                   "Mixed precision: float16 with dynamic loss scaling on GPUs, oneDNN bfloat16 on CPUs. "
@@ -150,9 +199,6 @@ flags.DEFINE_integer("num_accumulation_steps", 1,
                      "Gradient accumulation: each update sums the gradients of this many micro-batches of "
                      "--train_batch_size / N examples (same update as one batch of --train_batch_size, "
                      "in 1/N of the memory). Single device; not with --use_tpu or --distribution_strategy.")
-
-class UsageError(ValueError):
-    """A flag or input the user must fix; printed as one line, exit status 1."""
 
 
 # ------------------------------------------------------------------------------ the model
@@ -176,7 +222,7 @@ def create_model(bert_config, is_training, input_ids, input_mask, segment_ids, l
       (for regression, "probabilities" holds the predicted values, [batch_size]).
     """
     if hub_module_handle:
-        output_layer = hub_pooled_output(hub_module_handle, is_training, input_ids, input_mask, segment_ids)
+        output_layer = hub.pooled_output(hub_module_handle, is_training, input_ids, input_mask, segment_ids)
     else:
         model = modeling.BertModel(
             config=bert_config,
@@ -210,56 +256,6 @@ def create_model(bert_config, is_training, input_ids, input_mask, segment_ids, l
         per_example_loss = -tf.reduce_sum(one_hot_labels * log_probs, axis=-1)  # [B]
         loss = tf.reduce_mean(per_example_loss)
         return loss, per_example_loss, logits, probabilities
-
-
-# ------------------------------------------------------------------------------ TF-Hub
-def _require_tf1_hub_module(handle):
-    if not tf.io.gfile.exists(os.path.join(handle, "tfhub_module.pb")):
-        raise UsageError(
-            f"--bert_hub_module_handle {handle} is not a TF1 Hub module (no tfhub_module.pb); "
-            "download and untar the module (Google's BERT modules on TF-Hub are in this format)")
-
-
-def hub_pooled_output(handle, is_training, input_ids, input_mask, segment_ids):
-    """The pooled output [batch_size, hidden_size] of a TF1 Hub BERT module, called
-    through its "tokens" signature (with the "train" tag, hence dropout, when training).
-    The module's weights are fine-tuned with the classifier."""
-    import tensorflow_hub as hub
-
-    module = hub.Module(handle, tags={"train"} if is_training else set(), trainable=True)
-    outputs = module(dict(input_ids=input_ids, input_mask=input_mask, segment_ids=segment_ids),
-                     signature="tokens", as_dict=True)
-    return outputs["pooled_output"]
-
-
-def hub_tokenization_info(handle):
-    """Returns (vocab_file, do_lower_case) from a Hub module's "tokenization_info" signature."""
-    import tensorflow_hub as hub
-
-    _require_tf1_hub_module(handle)
-    with tf.Graph().as_default():
-        info = hub.Module(handle)(signature="tokenization_info", as_dict=True)
-        with tf.Session() as sess:
-            vocab_file, do_lower_case = sess.run([info["vocab_file"], info["do_lower_case"]])
-    return vocab_file.decode("utf-8"), bool(do_lower_case)
-
-
-def check_checkpoint_fits(bert_config, init_checkpoint, num_labels, is_regression):
-    """Raises UsageError naming the first model variable whose shape differs in
-    `init_checkpoint`. Builds the model in a throwaway graph, so nothing is written
-    before the user hears of the mismatch."""
-    ckpt_shapes = dict(tf.train.list_variables(init_checkpoint))
-    with tf.Graph().as_default():
-        ids = tf.zeros([1, 8], dtype=tf.int32)
-        labels = tf.zeros([1], dtype=tf.float32 if is_regression else tf.int32)
-        create_model(bert_config, False, ids, ids, ids, labels, num_labels, False, is_regression)
-        for var in tf.global_variables():
-            name = var.op.name
-            if name in ckpt_shapes and list(ckpt_shapes[name]) != var.shape.as_list():
-                raise UsageError(
-                    f"--init_checkpoint {init_checkpoint} does not fit --bert_config_file: variable "
-                    f"{name} has shape {list(ckpt_shapes[name])} in the checkpoint but "
-                    f"{var.shape.as_list()} in the model")
 
 
 def model_fn_builder(bert_config, num_labels, init_checkpoint, learning_rate, num_train_steps,
@@ -341,433 +337,280 @@ def model_fn_builder(bert_config, num_labels, init_checkpoint, learning_rate, nu
     return model_fn
 
 
-# --------------------------------------------------------------------------- helpers
-class ProgressHook(tf.train.SessionRunHook):
-    """Logs step, loss, examples/sec and ETA every `every_seconds` during training."""
-
-    def __init__(self, num_train_steps, batch_size, every_seconds=10.0, runs_per_step=1):
-        self.num_train_steps = num_train_steps
-        self.batch_size = batch_size  # examples per global step (all micro-batches)
-        self.every_seconds = every_seconds
-        self.runs_per_step = runs_per_step  # session runs per global step (accumulation)
-
-    def begin(self):
-        self._global_step = tf.train.get_global_step()
-
-    def after_create_session(self, session, coord):
-        self._start_step = self._last_step = session.run(self._global_step)
-        self._start_time = self._last_time = time.time()
-        self._runs = 0
-
-    def after_run(self, run_context, run_values):
-        self._runs += 1
-        if self._runs % self.runs_per_step:
-            return  # in the middle of an accumulated update
-        step = self._start_step + self._runs // self.runs_per_step  # the step just completed
-        now = time.time()
-        if now - self._last_time < self.every_seconds and step < self.num_train_steps:
-            return
-        rate = (step - self._last_step) * self.batch_size / max(now - self._last_time, 1e-9)
-        overall = (step - self._start_step) / max(now - self._start_time, 1e-9)
-        eta = (self.num_train_steps - step) / overall if overall > 0 else float("inf")
-        tf.logging.info("train step %d/%d (%.0f%%), %.1f examples/sec, ETA %s",
-                        step, self.num_train_steps, 100.0 * step / self.num_train_steps, rate,
-                        _format_seconds(eta))
-        self._last_step, self._last_time = step, now
-
-
-def _format_seconds(seconds):
-    if seconds == float("inf"):
-        return "?"
-    seconds = int(round(seconds))
-    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
-
-
-def write_text_atomically(path, text):
-    """Writes `text` to `path` through a temporary file, so readers never see half."""
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with tf.io.gfile.GFile(tmp, "w") as f:
-        f.write(text)
-    tf.io.gfile.rename(tmp, path, overwrite=True)
-
-
-def format_eval_results(result):
-    """The original's eval_results.txt: one `key = value` line per metric, sorted."""
-    # str(), not an f-string: numpy's float32.__format__ goes through a Python float and
-    # would print 0.31617647409439087 where the original prints 0.31617647.
-    return "".join(f"{key} = {str(result[key])}\n" for key in sorted(result))
-
-
-def format_test_results(probabilities_rows):
-    """The original's test_results.tsv: one tab-separated row of probabilities per example."""
-    return "".join("\t".join(str(p) for p in row) + "\n" for row in probabilities_rows)
-
-
-def validate_flags():
-    """Checks on flags alone, done before anything is read or written. Raises UsageError."""
-    required = ["data_dir", "task_name", "output_dir"]
-    if not FLAGS.bert_hub_module_handle:
-        required += ["vocab_file", "bert_config_file"]
-    for name in required:
-        if not getattr(FLAGS, name):
-            raise UsageError(f"--{name} is required")
-    if not (FLAGS.do_train or FLAGS.do_eval or FLAGS.do_predict):
-        raise UsageError("at least one of --do_train, --do_eval or --do_predict must be set")
-    for name in ("train_batch_size", "eval_batch_size", "predict_batch_size"):
-        if getattr(FLAGS, name) <= 0:
-            raise UsageError(f"--{name} must be positive, got {getattr(FLAGS, name)}")
-    if FLAGS.do_train:
-        if FLAGS.num_train_epochs <= 0:
-            raise UsageError(f"--num_train_epochs must be positive, got {FLAGS.num_train_epochs}")
-        if FLAGS.learning_rate <= 0:
-            raise UsageError(f"--learning_rate must be positive, got {FLAGS.learning_rate}")
-        if not 0.0 <= FLAGS.warmup_proportion <= 1.0:
-            raise UsageError(f"--warmup_proportion must be in [0, 1], got {FLAGS.warmup_proportion}")
-    if FLAGS.max_seq_length < 3:
-        raise UsageError(f"--max_seq_length must be at least 3 ([CLS] x [SEP]), got {FLAGS.max_seq_length}")
-    if FLAGS.use_tpu and not (FLAGS.tpu_name or FLAGS.master):
-        raise UsageError("--use_tpu needs --tpu_name (or --master)")
-    validate_speed_flags()
-    # tf.distribute (docs/DISTRIBUTED.md): the strategy, TF_CONFIG and the visible devices.
-    strategy = FLAGS.distribution_strategy
-    if strategy == "none" and FLAGS.num_gpus:
-        raise UsageError("--num_gpus needs --distribution_strategy=mirrored (or multi_worker_mirrored)")
-    if strategy != "none" and FLAGS.use_tpu:
-        raise UsageError(f"--distribution_strategy={strategy} and --use_tpu exclude each other: on a TPU, "
-                         "TPUEstimator spreads each batch over --num_tpu_cores")
-    if strategy != "none":
-        import distribution
-
-        try:
-            replicas = distribution.num_replicas(strategy, FLAGS.num_gpus)
-        except distribution.DistributionError as e:
-            raise UsageError(str(e)) from None
-        if FLAGS.do_train and FLAGS.train_batch_size % replicas:
-            raise UsageError(f"--train_batch_size {FLAGS.train_batch_size} is not divisible by the {replicas} "
-                             f"replicas of --distribution_strategy={strategy}: it is the global batch, split "
-                             "evenly")
-        chief_only = [f"--{name}" for name in ("do_eval", "do_predict", "export_dir") if getattr(FLAGS, name)]
-        if strategy == "multi_worker_mirrored" and chief_only and not distribution.is_chief():
-            raise UsageError(f"{', '.join(chief_only)}: only the chief evaluates, predicts and exports with "
-                             "--distribution_strategy=multi_worker_mirrored; leave them out of the other "
-                             "workers' command lines")
-    if not tf.io.gfile.isdir(FLAGS.data_dir):
-        raise UsageError(f"--data_dir not found: {FLAGS.data_dir}")
-    if FLAGS.export_dir:
-        import serving
-
-        try:
-            serving.check_export_dir(FLAGS.export_dir)
-        except serving.ExportError as e:
-            raise UsageError(f"--export_dir: {e}") from None
-    if FLAGS.bert_hub_module_handle:
-        if FLAGS.init_checkpoint:
-            raise UsageError("--init_checkpoint and --bert_hub_module_handle exclude each other: "
-                             "the module carries its weights")
-        return
-    for name in ("vocab_file", "bert_config_file"):
-        if not tf.io.gfile.exists(getattr(FLAGS, name)):
-            raise UsageError(f"--{name} not found: {getattr(FLAGS, name)}")
-    if FLAGS.init_checkpoint and not tf.io.gfile.exists(FLAGS.init_checkpoint + ".index"):
-        raise UsageError(f"--init_checkpoint not found: {FLAGS.init_checkpoint} "
-                         f"(expected {FLAGS.init_checkpoint}.index and its data files)")
-
-
-def validate_speed_flags():
-    """Checks --bucket_by_length, --use_xla, --use_amp and --num_accumulation_steps."""
-    k = FLAGS.num_accumulation_steps
-    if k < 1:
-        raise UsageError(f"--num_accumulation_steps must be at least 1, got {k}")
-    if k > 1 and FLAGS.train_batch_size % k:
-        raise UsageError(f"--train_batch_size {FLAGS.train_batch_size} is not divisible by "
-                         f"--num_accumulation_steps {k}: each update is {k} equal micro-batches")
-    single_device = {"--use_amp": FLAGS.use_amp, f"--num_accumulation_steps={k}": k > 1}
-    for name, used in single_device.items():
-        if used and FLAGS.use_tpu:
-            raise UsageError(f"{name} is not supported with --use_tpu")
-        if used and FLAGS.distribution_strategy != "none":
-            raise UsageError(f"{name} is not supported with --distribution_strategy="
-                             f"{FLAGS.distribution_strategy} (single device only)")
-    if FLAGS.use_amp and k > 1:
-        raise UsageError("--use_amp and --num_accumulation_steps > 1 cannot be combined yet")
-    if FLAGS.shuffle_buffer_size < 0:
-        raise UsageError(f"--shuffle_buffer_size must be 0 (shuffled epochs) or positive, "
-                         f"got {FLAGS.shuffle_buffer_size}")
-    if FLAGS.bucket_by_length and FLAGS.use_tpu:
-        raise UsageError("--bucket_by_length is not supported with --use_tpu (TPUs need a fixed sequence length)")
-
-
-def session_config(base=None):
-    """The session ConfigProto for --use_xla and --use_amp (`base` or None when neither)."""
-    if not (FLAGS.use_xla or FLAGS.use_amp):
-        return base
-    config = tf.ConfigProto() if base is None else base
-    if FLAGS.use_xla:
-        # On CPUs XLA auto-clustering also needs this flag, read when the first session starts.
-        if "--tf_xla_cpu_global_jit" not in os.environ.get("TF_XLA_FLAGS", ""):
-            os.environ["TF_XLA_FLAGS"] = (os.environ.get("TF_XLA_FLAGS", "") + " --tf_xla_cpu_global_jit").strip()
-        config.graph_options.optimizer_options.global_jit_level = tf.OptimizerOptions.ON_1
-    if FLAGS.use_amp:
-        rewrites = config.graph_options.rewrite_options
-        if tf.config.list_physical_devices("GPU"):
-            rewrites.auto_mixed_precision = rewriter_config_pb2.RewriterConfig.ON  # float16
-        else:
-            rewrites.auto_mixed_precision_onednn_bfloat16 = rewriter_config_pb2.RewriterConfig.ON
-    return config
-
-
-def load_bert_config():
-    """The model config, checked against --max_seq_length (None with a Hub module)."""
-    if FLAGS.bert_hub_module_handle:
-        return None
-    try:
-        bert_config = modeling.BertConfig.from_json_file(FLAGS.bert_config_file)
-    except (ValueError, TypeError, KeyError) as e:
-        raise UsageError(f"--bert_config_file {FLAGS.bert_config_file} is not a BERT config: {e}") from None
-    if FLAGS.max_seq_length > bert_config.max_position_embeddings:
-        raise UsageError(
-            f"--max_seq_length {FLAGS.max_seq_length} is longer than the model's "
-            f"max_position_embeddings {bert_config.max_position_embeddings} ({FLAGS.bert_config_file})")
-    return bert_config
-
-
-def tokenizer_settings():
-    """(vocab_file, do_lower_case) for training and serving: from the flags, checked
-    against the checkpoint's name, or from the Hub module."""
-    if FLAGS.bert_hub_module_handle:
-        return hub_tokenization_info(FLAGS.bert_hub_module_handle)
-    try:
-        tokenization.validate_case_matches_checkpoint(FLAGS.do_lower_case, FLAGS.init_checkpoint)
-    except ValueError as e:
-        raise UsageError(f"--do_lower_case: {e}") from None
-    return FLAGS.vocab_file, FLAGS.do_lower_case
-
-
-def make_output_dir(path):
-    """Creates `path` and checks it is writable; raises UsageError if not."""
-    try:
-        tf.io.gfile.makedirs(path)
-        probe = os.path.join(path, f".write-test-{os.getpid()}")
-        with tf.io.gfile.GFile(probe, "w") as f:
-            f.write("")
-        tf.io.gfile.remove(probe)
-    except (tf.errors.OpError, OSError) as e:
-        raise UsageError(f"--output_dir {path} is not writable: {getattr(e, 'message', e)}") from None
-
-
-def make_processor():
-    """The task's processor with the options its flags set."""
-    options = dict(
-        language=FLAGS.xnli_language,
-        text_column=FLAGS.text_column,
-        text_b_column=FLAGS.text_b_column,
-        label_column=FLAGS.label_column,
-        labels=FLAGS.labels,
-        train_file=FLAGS.train_file,
-        dev_file=FLAGS.dev_file,
-        test_file=FLAGS.test_file,
-        imdb_dev_split=FLAGS.imdb_dev_split,
-        dev_fraction=FLAGS.dev_fraction,
-        data_dir=FLAGS.data_dir,
-    )
-    if FLAGS.seed is not None:
-        options["seed"] = FLAGS.seed
-    try:
-        return processors.get_processor(FLAGS.task_name, **options)
-    except (KeyError, ValueError) as e:
-        raise UsageError(f"--task_name: {e}") from None
-
-
-def check_labels(label_list, **splits):
-    """Raises DataError for the first labelled example whose label is not in `label_list`."""
-    known = set(label_list)
-    for split, examples in splits.items():
-        for example in examples or ():
-            if example.label is not None and example.label not in known:
-                raise processors.DataError(
-                    f"{split} example {example.guid}: label {example.label!r} is not in the label list "
-                    f"({', '.join(label_list)})")
-
-
-def make_estimator(model_fn):
-    if FLAGS.distribution_strategy != "none":
-        # tf.distribute on CPUs/GPUs: a plain Estimator (distribution.py says why);
-        # evaluation and prediction on one device.
-        import distribution
-
-        try:
-            strategy = distribution.make_strategy(FLAGS.distribution_strategy, FLAGS.num_gpus)
-            run_config = tf.estimator.RunConfig(
-                model_dir=FLAGS.output_dir,
-                save_checkpoints_steps=FLAGS.save_checkpoints_steps,
-                keep_checkpoint_max=FLAGS.keep_checkpoint_max,
-                save_summary_steps=FLAGS.save_summary_steps,
-                tf_random_seed=FLAGS.seed,
-                session_config=session_config(distribution.session_config(strategy)),
-                train_distribute=strategy,
-                eval_distribute=None)
-            return distribution.DistributedEstimator(
-                model_fn, run_config,
-                train_batch_size=FLAGS.train_batch_size,
-                eval_batch_size=FLAGS.eval_batch_size,
-                predict_batch_size=FLAGS.predict_batch_size)
-        except distribution.DistributionError as e:
-            raise UsageError(str(e)) from None
-    tpu_cluster_resolver = None
-    if FLAGS.use_tpu and FLAGS.tpu_name:
-        tpu_cluster_resolver = tf.distribute.cluster_resolver.TPUClusterResolver(
-            FLAGS.tpu_name, zone=FLAGS.tpu_zone, project=FLAGS.gcp_project)
-    run_config = tf.estimator.tpu.RunConfig(
-        cluster=tpu_cluster_resolver,
-        master=FLAGS.master,
-        model_dir=FLAGS.output_dir,
-        save_checkpoints_steps=FLAGS.save_checkpoints_steps,
-        keep_checkpoint_max=FLAGS.keep_checkpoint_max,
-        save_summary_steps=FLAGS.save_summary_steps,
-        tf_random_seed=FLAGS.seed,
-        session_config=session_config(),
-        tpu_config=tf.estimator.tpu.TPUConfig(
-            tpu_job_name=FLAGS.tpu_job_name,
-            iterations_per_loop=FLAGS.iterations_per_loop,
-            num_shards=FLAGS.num_tpu_cores,
-            per_host_input_for_training=tf.estimator.tpu.InputPipelineConfig.PER_HOST_V2))
-    # Without a TPU, TPUEstimator runs as a plain Estimator on CPU or GPU.
-    return tf.estimator.tpu.TPUEstimator(
-        use_tpu=FLAGS.use_tpu,
-        model_fn=model_fn,
-        config=run_config,
-        # With accumulation each session run reads one micro-batch.
-        train_batch_size=FLAGS.train_batch_size // FLAGS.num_accumulation_steps,
-        eval_batch_size=FLAGS.eval_batch_size,
-        predict_batch_size=FLAGS.predict_batch_size,
-        export_to_tpu=False)  # the serving export (--export_dir) is for CPU/GPU
-
-
 # ---------------------------------------------------------------------------- the steps
-def write_records(examples, label_list, tokenizer, record_file):
+@dataclasses.dataclass(frozen=True)
+class RecordSettings:
+    """How examples become TFRecords and batches, shared by the steps below."""
+
+    output_dir: str
+    max_seq_length: int
+    truncation: str
+    task_name: str
+    is_regression: bool
+    use_tpu: bool
+    bucket_by_length: bool
+    dynamic_padding: bool = False  # eval and predict batches cut to their longest member
+
+    @classmethod
+    def from_flags(cls, flags_values, is_regression: bool) -> RecordSettings:
+        return cls(output_dir=flags_values.output_dir, max_seq_length=flags_values.max_seq_length,
+                   truncation=flags_values.truncation_strategy, task_name=flags_values.task_name.lower(),
+                   is_regression=is_regression, use_tpu=flags_values.use_tpu,
+                   bucket_by_length=flags_values.bucket_by_length,
+                   dynamic_padding=not (flags_values.use_tpu or flags_values.fixed_padding))
+
+
+def write_records(examples, label_list, tokenizer, record_file, settings: RecordSettings):
     """Writes (or reuses, when its fingerprint matches) the TFRecord file of `examples`."""
     cached_convert_examples_to_features(
-        examples, label_list, FLAGS.max_seq_length, tokenizer, record_file,
-        truncation=FLAGS.truncation_strategy, extra_fingerprint={"task": FLAGS.task_name.lower()})
+        examples, label_list, settings.max_seq_length, tokenizer, record_file,
+        truncation=settings.truncation, extra_fingerprint={"task": settings.task_name})
 
 
-def train(estimator, train_examples, label_list, tokenizer, num_train_steps, is_regression):
-    train_file = os.path.join(FLAGS.output_dir, "train.tf_record")
-    if FLAGS.distribution_strategy == "multi_worker_mirrored":
-        import distribution
-
-        if not distribution.is_chief():  # its own file: workers may share --output_dir
-            task = distribution.read_tf_config()["task"]
-            train_file = os.path.join(FLAGS.output_dir, f"train.{task['type']}-{task.get('index', 0)}.tf_record")
-    write_records(train_examples, label_list, tokenizer, train_file)
+def train(estimator, examples, label_list, tokenizer, settings: RecordSettings, *, record_file,
+          num_train_steps, batch_size, num_accumulation_steps=1, shuffle_buffer_size=0,
+          log_every_seconds=10, extra_hooks=()):
+    """Writes the training records and trains to `num_train_steps` (resuming from the
+    last checkpoint in the output directory, if any). SIGTERM or SIGINT saves a
+    checkpoint at the current step and raises `preemption.Preempted`."""
+    write_records(examples, label_list, tokenizer, record_file, settings)
     tf.logging.info("***** Running training *****")
-    tf.logging.info("  Num examples = %d", len(train_examples))
-    tf.logging.info("  Batch size = %d", FLAGS.train_batch_size)
+    tf.logging.info("  Num examples = %d", len(examples))
+    tf.logging.info("  Batch size = %d", batch_size)
     tf.logging.info("  Num steps = %d", num_train_steps)
-    if FLAGS.num_accumulation_steps > 1:
-        tf.logging.info("  Gradient accumulation: %d micro-batches of %d per step", FLAGS.num_accumulation_steps,
-                        FLAGS.train_batch_size // FLAGS.num_accumulation_steps)
+    if num_accumulation_steps > 1:
+        tf.logging.info("  Gradient accumulation: %d micro-batches of %d per step", num_accumulation_steps,
+                        batch_size // num_accumulation_steps)
     input_fn = file_based_input_fn_builder(
-        input_file=train_file, seq_length=FLAGS.max_seq_length, is_training=True,
-        drop_remainder=True, is_regression=is_regression, bucket_by_length=FLAGS.bucket_by_length,
-        shuffle_buffer_size=FLAGS.shuffle_buffer_size, num_examples=len(train_examples))
-    hooks = [ProgressHook(num_train_steps, FLAGS.train_batch_size, FLAGS.log_every_seconds,
-                          runs_per_step=FLAGS.num_accumulation_steps)]
+        input_file=record_file, seq_length=settings.max_seq_length, is_training=True,
+        drop_remainder=True, is_regression=settings.is_regression, bucket_by_length=settings.bucket_by_length,
+        shuffle_buffer_size=shuffle_buffer_size, num_examples=len(examples))
+    preemption = PreemptionHook(runs_per_step=num_accumulation_steps)
+    hooks = [ProgressHook(num_train_steps, batch_size, log_every_seconds, runs_per_step=num_accumulation_steps),
+             preemption, *extra_hooks]
     estimator.train(input_fn=input_fn, max_steps=num_train_steps, hooks=hooks)
+    preemption.raise_if_preempted(settings.output_dir)
 
 
-def _prepare_for_inference(examples, batch_size, name, label_list, tokenizer, is_regression):
+def _inference_input(examples, batch_size, name, label_list, tokenizer, settings: RecordSettings):
     """Pads for TPUs, writes the TFRecord and returns (input_fn, num_actual, steps)."""
     num_actual = len(examples)
-    if FLAGS.use_tpu:
+    if settings.use_tpu:
         # TPUs need full batches: pad with fake examples that get weight 0.
         examples = pad_to_batch_multiple(examples, batch_size)
-    record_file = os.path.join(FLAGS.output_dir, f"{name}.tf_record")
-    write_records(examples, label_list, tokenizer, record_file)
+    record_file = os.path.join(settings.output_dir, f"{name}.tf_record")
+    write_records(examples, label_list, tokenizer, record_file, settings)
     tf.logging.info("  Num examples = %d (%d actual, %d padding)",
                     len(examples), num_actual, len(examples) - num_actual)
     tf.logging.info("  Batch size = %d", batch_size)
     input_fn = file_based_input_fn_builder(
-        input_file=record_file, seq_length=FLAGS.max_seq_length, is_training=False,
-        drop_remainder=FLAGS.use_tpu, is_regression=is_regression, bucket_by_length=FLAGS.bucket_by_length)
+        input_file=record_file, seq_length=settings.max_seq_length, is_training=False,
+        drop_remainder=settings.use_tpu, is_regression=settings.is_regression,
+        bucket_by_length=settings.bucket_by_length or settings.dynamic_padding)  # in order, trimmed
     # On TPU the number of steps must be given; elsewhere the estimator reads to the end.
-    steps = len(examples) // batch_size if FLAGS.use_tpu else None
+    steps = len(examples) // batch_size if settings.use_tpu else None
     return input_fn, num_actual, steps
 
 
-def evaluate(estimator, examples, label_list, tokenizer, is_regression):
+def evaluate(estimator, examples, label_list, tokenizer, settings: RecordSettings, *, batch_size,
+             write_reports=True, tracker=None):
+    """Evaluates the last checkpoint on `examples`, writes eval_results.txt (and the
+    reports; with evaluation during training, the last row of its history); returns the metrics."""
     tf.logging.info("***** Running evaluation *****")
-    input_fn, num_actual, steps = _prepare_for_inference(
-        examples, FLAGS.eval_batch_size, "eval", label_list, tokenizer, is_regression)
-    result = estimator.evaluate(input_fn=input_fn, steps=steps)
+    input_fn, num_actual, steps = _inference_input(examples, batch_size, "eval", label_list, tokenizer, settings)
+    checkpoint_path = estimator.latest_checkpoint()
+    result = estimator.evaluate(input_fn=input_fn, steps=steps, checkpoint_path=checkpoint_path)
+    if tracker is not None:
+        tracker.record(result["global_step"], result, checkpoint_path)
     tf.logging.info("***** Eval results *****")
     for key in sorted(result):
         tf.logging.info("  %s = %s", key, result[key])
-    write_text_atomically(os.path.join(FLAGS.output_dir, "eval_results.txt"),
-                          format_eval_results(result))
-    if FLAGS.write_reports and not is_regression:
-        import reports
+    outputs.write_eval_results(settings.output_dir, result)
+    if write_reports and not settings.is_regression:
+        from bert_estimator import reports
 
-        probabilities = [p["probabilities"] for _, p in zip(range(num_actual), estimator.predict(input_fn))]
+        predictions = estimator.predict(input_fn, checkpoint_path=checkpoint_path)
+        probabilities = [p["probabilities"] for _, p in zip(range(num_actual), predictions)]
         label_ids = [label_list.index(e.label) for e in examples[:num_actual]]
-        reports.write_eval_reports(FLAGS.output_dir, label_list, label_ids, probabilities)
-        reports.plot_training_loss(FLAGS.output_dir)
+        reports.write_eval_reports(settings.output_dir, label_list, label_ids, probabilities)
+        reports.plot_training_loss(settings.output_dir)
     return result
 
 
-def predict(estimator, examples, label_list, tokenizer, is_regression):
-    tf.logging.info("***** Running prediction *****")
-    input_fn, num_actual, _ = _prepare_for_inference(
-        examples, FLAGS.predict_batch_size, "predict", label_list, tokenizer, is_regression)
+def predict(estimator, examples, label_list, tokenizer, settings: RecordSettings, *, batch_size,
+            checkpoint_path=None, name="predict"):
+    """Predicts `examples` from `checkpoint_path` (default: the last checkpoint); returns
+    one row of class probabilities per example (one value for regression)."""
+    tf.logging.info("***** Running prediction (%s) *****", name)
+    input_fn, num_actual, _ = _inference_input(examples, batch_size, name, label_list, tokenizer, settings)
     rows = []
-    for i, prediction in enumerate(estimator.predict(input_fn=input_fn)):
+    for i, prediction in enumerate(estimator.predict(input_fn=input_fn, checkpoint_path=checkpoint_path)):
         if i >= num_actual:
             break  # TPU padding
         probabilities = prediction["probabilities"]
-        rows.append([probabilities] if is_regression else list(probabilities))
+        rows.append([probabilities] if settings.is_regression else list(probabilities))
     if len(rows) != num_actual:
         raise RuntimeError(f"predicted {len(rows)} examples, expected {num_actual}")
-    write_text_atomically(os.path.join(FLAGS.output_dir, "test_results.tsv"),
-                          format_test_results(rows))
     return rows
 
 
+def write_glue_submission(estimator, processor, data_dir, rows, label_list, tokenizer, settings, *,
+                          batch_size, checkpoint_path=None):
+    """On a GLUE task, the file the GLUE server takes (and MNLI's AX.tsv when the
+    diagnostic set is there); nothing for other tasks."""
+    name = glue_submission.submission_file(settings.task_name)
+    if name is None:
+        return
+    path = glue_submission.write_submission(settings.output_dir, name, processor.get_test_ids(data_dir), rows,
+                                            label_list, settings.is_regression)
+    tf.logging.info("GLUE submission file: %s", path)
+    diagnostic = processor.diagnostic_file(data_dir) if settings.task_name == "mnli" else None
+    if diagnostic:
+        ax_rows = predict(estimator, processor.get_diagnostic_examples(diagnostic), label_list, tokenizer, settings,
+                          batch_size=batch_size, checkpoint_path=checkpoint_path, name="diagnostic")
+        path = glue_submission.write_submission(settings.output_dir, glue_submission.DIAGNOSTIC_FILE,
+                                                processor.get_diagnostic_ids(diagnostic), ax_rows, label_list,
+                                                settings.is_regression)
+        tf.logging.info("GLUE diagnostic submission file: %s", path)
+
+
+def export(estimator, export_dir, settings: RecordSettings, *, vocab_file, do_lower_case, label_list,
+           init_checkpoint, checkpoint_path=None, pair=None):
+    """Exports a SavedModel of `checkpoint_path` (default: the last checkpoint) with the
+    tokenizer's files, for `predict.py`."""
+    from bert_estimator import serving
+
+    serving.export_model(estimator, export_dir, max_seq_length=settings.max_seq_length,
+                         vocab_file=vocab_file, do_lower_case=do_lower_case, label_list=label_list,
+                         is_regression=settings.is_regression, truncation=settings.truncation,
+                         init_checkpoint=init_checkpoint, checkpoint_path=checkpoint_path, pair=pair)
+
+
+def evaluation_during_training(estimator, examples, label_list, tokenizer, settings: RecordSettings, *,
+                               batch_size, num_train_steps, every_n_steps, steps_per_epoch, best_metric,
+                               patience, save_checkpoints_steps):
+    """(tracker, saver hook) that evaluate on `examples` at the evaluation steps while
+    training, keep the best checkpoint and stop early (bert_estimator/evaluation.py)."""
+    tf.logging.info("***** Preparing evaluation during training *****")
+    input_fn, _, steps = _inference_input(examples, batch_size, "eval", label_list, tokenizer, settings)
+    tracker = evaluation.EvaluationTracker(settings.output_dir, best_metric, patience)
+    eval_steps = evaluation.evaluation_steps(num_train_steps, every_n_steps, steps_per_epoch)
+    listener = evaluation.EvaluateOnSaveListener(
+        lambda checkpoint: estimator.evaluate(input_fn=input_fn, steps=steps, checkpoint_path=checkpoint),
+        eval_steps, tracker, settings.output_dir)
+    return tracker, evaluation.evaluating_saver_hook(settings.output_dir, save_checkpoints_steps, listener)
+
+
 # ---------------------------------------------------------------------------------- main
+def read_examples(processor, flags_values):
+    """(train, dev, test) examples of the steps asked for (None for the others), all
+    read before anything is written, so bad data stops the run early."""
+    data_dir = flags_values.data_dir
+    train_examples = processor.get_train_examples(data_dir) if flags_values.do_train else None
+    eval_examples = processor.get_dev_examples(data_dir) if flags_values.do_eval else None
+    predict_examples = processor.get_test_examples(data_dir) if flags_values.do_predict else None
+    if processor.output_mode != processors.REGRESSION:
+        processors.check_labels(processor.get_labels(), {"train": train_examples, "dev": eval_examples})
+    return train_examples, eval_examples, predict_examples
+
+
+def training_steps(num_examples, flags_values):
+    """(num_train_steps, num_warmup_steps), computed as the original does."""
+    num_train_steps = int(num_examples / flags_values.train_batch_size * flags_values.num_train_epochs)
+    if num_train_steps < 1:
+        raise UsageError(
+            f"{num_examples} training examples make no full batch of --train_batch_size "
+            f"{flags_values.train_batch_size} in --num_train_epochs {flags_values.num_train_epochs}")
+    return num_train_steps, int(num_train_steps * flags_values.warmup_proportion)
+
+
 def main(_):
     tf.logging.set_verbosity(tf.logging.INFO)
     tf.get_logger().propagate = False  # one copy of each line, even if a library set up logging
-
-    validate_flags()
-    bert_config = load_bert_config()
-    vocab_file, do_lower_case = tokenizer_settings()
-    try:
-        tokenizer = tokenization.FullTokenizer(vocab_file=vocab_file, do_lower_case=do_lower_case)
-    except (ValueError, OSError) as e:
-        raise UsageError(f"--vocab_file: {e}") from None
-    processor = make_processor()
+    if FLAGS.use_xla:
+        runtime.enable_cpu_xla_jit()  # before anything lists the devices
+    checks.validate_flags(FLAGS)
+    bert_config = checks.load_bert_config(FLAGS)
+    vocab_file, do_lower_case = checks.tokenizer_settings(FLAGS)
+    tokenizer = checks.make_tokenizer(vocab_file, do_lower_case)
+    processor = checks.make_processor(FLAGS)
     label_list = processor.get_labels()
     is_regression = processor.output_mode == processors.REGRESSION
     num_labels = 1 if is_regression else len(label_list)
-
-    train_examples, num_train_steps, num_warmup_steps = None, None, None
-    # Every data file is read before anything is written, so bad data stops the run early.
-    eval_examples = processor.get_dev_examples(FLAGS.data_dir) if FLAGS.do_eval else None
-    predict_examples = processor.get_test_examples(FLAGS.data_dir) if FLAGS.do_predict else None
-    if FLAGS.do_train:
-        train_examples = processor.get_train_examples(FLAGS.data_dir)
-        num_train_steps = int(len(train_examples) / FLAGS.train_batch_size * FLAGS.num_train_epochs)
-        num_warmup_steps = int(num_train_steps * FLAGS.warmup_proportion)
-        if num_train_steps < 1:
-            raise UsageError(
-                f"{len(train_examples)} training examples make no full batch of --train_batch_size "
-                f"{FLAGS.train_batch_size} in --num_train_epochs {FLAGS.num_train_epochs}")
-    if not is_regression:
-        check_labels(label_list, train=train_examples, dev=eval_examples)
+    train_examples, eval_examples, predict_examples = read_examples(processor, FLAGS)
+    num_train_steps, num_warmup_steps = (
+        training_steps(len(train_examples), FLAGS) if FLAGS.do_train else (None, None))
     if FLAGS.init_checkpoint:
-        check_checkpoint_fits(bert_config, FLAGS.init_checkpoint, num_labels, is_regression)
-    make_output_dir(FLAGS.output_dir)
+        check_init_checkpoint(bert_config, FLAGS.init_checkpoint, num_labels, is_regression)
+    best_metric = FLAGS.best_metric or evaluation.main_metric(FLAGS.task_name, is_regression)
+    evaluation.check_best_metric(best_metric, FLAGS.task_name, num_labels, is_regression)
+    if (FLAGS.predict_from == "best" and not checks.evaluates_during_training(FLAGS)
+            and not evaluation.best_checkpoint(FLAGS.output_dir)):
+        raise UsageError(f"--predict_from=best: no best checkpoint in {os.path.join(FLAGS.output_dir, 'best')}; "
+                         "evaluate during training (--evaluate_every_n_steps or --evaluate_every_epoch)")
+    checks.make_output_dir(FLAGS.output_dir)
 
-    model_fn = model_fn_builder(
+    with output_dir_lock(FLAGS):
+        model_fn = model_fn_from_flags(bert_config, num_labels, is_regression, num_train_steps, num_warmup_steps)
+        estimator = runtime.make_estimator(model_fn, FLAGS)
+        settings = RecordSettings.from_flags(FLAGS, is_regression)
+        tracker, eval_hooks = None, []
+        if checks.evaluates_during_training(FLAGS):
+            tracker, saver_hook = evaluation_during_training(
+                estimator, eval_examples, label_list, tokenizer, settings, batch_size=FLAGS.eval_batch_size,
+                num_train_steps=num_train_steps, every_n_steps=FLAGS.evaluate_every_n_steps,
+                steps_per_epoch=(len(train_examples) // FLAGS.train_batch_size
+                                 if FLAGS.evaluate_every_epoch else None),
+                best_metric=best_metric, patience=FLAGS.early_stopping_patience,
+                save_checkpoints_steps=FLAGS.save_checkpoints_steps)
+            eval_hooks = [saver_hook]
+        if FLAGS.do_train:
+            train(estimator, train_examples, label_list, tokenizer, settings,
+                  record_file=train_record_file(FLAGS), num_train_steps=num_train_steps,
+                  batch_size=FLAGS.train_batch_size, num_accumulation_steps=FLAGS.num_accumulation_steps,
+                  shuffle_buffer_size=FLAGS.shuffle_buffer_size, log_every_seconds=FLAGS.log_every_seconds,
+                  extra_hooks=eval_hooks)
+        if FLAGS.do_eval:
+            evaluate(estimator, eval_examples, label_list, tokenizer, settings,
+                     batch_size=FLAGS.eval_batch_size, write_reports=FLAGS.write_reports, tracker=tracker)
+        checkpoint_path = chosen_checkpoint(FLAGS.predict_from, FLAGS.output_dir)
+        if FLAGS.do_predict:
+            rows = predict(estimator, predict_examples, label_list, tokenizer, settings,
+                           batch_size=FLAGS.predict_batch_size, checkpoint_path=checkpoint_path)
+            outputs.write_test_results(FLAGS.output_dir, rows)
+            write_glue_submission(estimator, processor, FLAGS.data_dir, rows, label_list, tokenizer, settings,
+                                  batch_size=FLAGS.predict_batch_size, checkpoint_path=checkpoint_path)
+        if FLAGS.export_dir:
+            examples = train_examples or eval_examples or predict_examples
+            export(estimator, FLAGS.export_dir, settings, vocab_file=vocab_file, do_lower_case=do_lower_case,
+                   label_list=label_list, init_checkpoint=FLAGS.init_checkpoint, checkpoint_path=checkpoint_path,
+                   pair=any(e.text_b is not None for e in examples))
+
+
+def chosen_checkpoint(predict_from, output_dir):
+    """The checkpoint --do_predict and --export_dir use: None (the last) or the best."""
+    if predict_from != "best":
+        return None
+    path = evaluation.best_checkpoint(output_dir)
+    if path is None:
+        raise UsageError(f"--predict_from=best: no best checkpoint in {os.path.join(output_dir, 'best')}")
+    tf.logging.info("Predicting and exporting from the best checkpoint: %s", path)
+    return path
+
+
+def check_init_checkpoint(bert_config, init_checkpoint, num_labels, is_regression):
+    """Stops before anything is written when the checkpoint's shapes do not fit the model."""
+
+    def build_model():
+        ids = tf.zeros([1, 8], tf.int32)
+        labels = tf.zeros([1], tf.float32 if is_regression else tf.int32)
+        create_model(bert_config, False, ids, ids, ids, labels, num_labels, False, is_regression)
+
+    checks.check_checkpoint_fits(build_model, init_checkpoint)
+
+
+def model_fn_from_flags(bert_config, num_labels, is_regression, num_train_steps, num_warmup_steps):
+    return model_fn_builder(
         bert_config=bert_config,
         num_labels=num_labels,
         init_checkpoint=FLAGS.init_checkpoint,
@@ -781,46 +624,58 @@ def main(_):
         num_accumulation_steps=FLAGS.num_accumulation_steps,
         use_amp=FLAGS.use_amp,
         adam_bias_correction=FLAGS.adam_bias_correction)
-    estimator = make_estimator(model_fn)
 
-    if FLAGS.do_train:
-        train(estimator, train_examples, label_list, tokenizer, num_train_steps, is_regression)
-    if FLAGS.do_eval:
-        evaluate(estimator, eval_examples, label_list, tokenizer, is_regression)
-    if FLAGS.do_predict:
-        predict(estimator, predict_examples, label_list, tokenizer, is_regression)
-    if FLAGS.export_dir:
-        import serving
 
-        serving.export_model(estimator, FLAGS.export_dir, max_seq_length=FLAGS.max_seq_length,
-                             vocab_file=vocab_file, do_lower_case=do_lower_case,
-                             label_list=label_list, is_regression=is_regression,
-                             truncation=FLAGS.truncation_strategy, init_checkpoint=FLAGS.init_checkpoint)
+def output_dir_lock(flags_values):
+    """The lock of --output_dir; with multi-worker training only the chief takes it
+    (the workers share the directory by design)."""
+    if flags_values.distribution_strategy == "multi_worker_mirrored":
+        from bert_estimator import distribution
+
+        if not distribution.is_chief():
+            return contextlib.nullcontext()
+    return OutputDirLock(flags_values.output_dir)
+
+
+def train_record_file(flags_values) -> str:
+    if flags_values.distribution_strategy == "multi_worker_mirrored":
+        from bert_estimator import distribution
+
+        return distribution.train_record_file(flags_values.output_dir)
+    return os.path.join(flags_values.output_dir, "train.tf_record")
 
 
 def run_main(argv):
-    """`main` with user errors turned into one line and exit status 1.
+    """`main` with user errors turned into one line and exit status 1 (bert_estimator.errors)."""
 
-    Set BERT_TRACEBACK=1 to see the full traceback instead.
-    """
-    try:
-        main(argv)
-    except (UsageError, processors.DataError, FileNotFoundError, ValueError) as e:
-        # ValueError also covers serving.ExportError and checks inside libraries.
-        if os.environ.get("BERT_TRACEBACK"):
-            raise
-        hint = "" if isinstance(e, (UsageError, processors.DataError)) else " (BERT_TRACEBACK=1 shows where)"
-        print(f"run_classifier.py: error: {e}{hint}", file=sys.stderr)
-        sys.exit(1)
-    except tf.train.NanLossDuringTrainingError:
-        print("run_classifier.py: error: the training loss became NaN; lower --learning_rate or "
-              "check the data and the checkpoint", file=sys.stderr)
-        sys.exit(1)
+    def main_with_nan_message():
+        try:
+            main(argv)
+        except tf.train.NanLossDuringTrainingError:
+            raise UsageError("the training loss became NaN; lower --learning_rate or check the data and "
+                             "the checkpoint") from None
+
+    run_cli(main_with_nan_message, "run_classifier.py",
+            cleanup=lambda: FLAGS.output_dir and runtime.remove_partial_checkpoints(FLAGS.output_dir))
+
+
+HELP_ARGS = ("-h", "--help", "-?", "--helpshort")
+
+
+def cli():
+    """The command line: `python run_classifier.py ...` or the installed `bert-run-classifier`."""
+    # As the original; vocab_file and bert_config_file are required too unless
+    # --bert_hub_module_handle is given, which checks.validate_flags checks.
+    for name in ("data_dir", "task_name", "output_dir"):
+        flags.mark_flag_as_required(name)
+    if any(arg in HELP_ARGS for arg in sys.argv[1:]):
+        # absl's --help exits 1, and under a console script (whose __main__ is pip's
+        # wrapper) lists no flag: print this module's flags and exit 0.
+        module = sys.argv[0] if __name__ == "__main__" else __name__
+        print(f"{__doc__.strip()}\n\nflags:\n{FLAGS.module_help(module)}")
+        sys.exit(0)
+    app.run(run_main)
 
 
 if __name__ == "__main__":
-    # As the original; vocab_file and bert_config_file are required too unless
-    # --bert_hub_module_handle is given, which validate_flags checks.
-    for _name in ("data_dir", "task_name", "output_dir"):
-        flags.mark_flag_as_required(_name)
-    app.run(run_main)
+    cli()

@@ -1,28 +1,29 @@
-"""Installs the BERT fine-tuning modules as top-level imports, as the original laid them out."""
+"""Installs the original's modules under their own names, the `bert_estimator` package and
+the console commands, and no other top-level name.
+
+    modeling, tokenization, optimization, run_classifier   # as google-research/bert lays them out
+    processors                                             # the dataset readers run_classifier uses
+    bert_estimator                                         # everything this project adds
+"""
 
 from setuptools import setup
 
 setup(
     name="bert-estimator",
-    version="0.1.0",
+    version="0.2.0",
     description="Google's BERT run_classifier, rebuilt for TensorFlow 2.15 (tf.compat.v1 Estimator)",
     python_requires=">=3.9,<3.12",
-    py_modules=[
-        "modeling",
-        "tokenization",
-        "optimization",
-        "run_classifier",
-        "classifier_data",
-        "classifier_metrics",
-        "reports",
-        "serving",
-        "demo",
-        "convert_checkpoint",
-        "assets",
-        "predict",
-        "distribution",
-    ],
-    packages=["processors"],
+    py_modules=["modeling", "tokenization", "optimization", "run_classifier"],
+    packages=["processors", "bert_estimator"],
+    entry_points={
+        "console_scripts": [
+            "bert-run-classifier = run_classifier:cli",
+            "bert-predict = bert_estimator.predict:main",
+            "bert-convert-checkpoint = bert_estimator.convert_checkpoint:main",
+            "bert-demo = bert_estimator.demo:main",
+            "bert-gpu-check = bert_estimator.gpu_check:main",
+        ],
+    },
     install_requires=[
         "tensorflow==2.15.1",
         "numpy==1.26.4",

@@ -193,8 +193,9 @@ def load_vocab(vocab_file: str) -> collections.OrderedDict[str, int]:
     try:
         content = data.decode("utf-8")
     except UnicodeDecodeError as err:
-        raise ValueError(f"vocab file {vocab_file} is not valid UTF-8 ({err.reason} at byte "
-                         f"{err.start})") from None
+        line = data.count(b"\n", 0, err.start) + 1
+        raise ValueError(f"vocab file {vocab_file} line {line}: byte 0x{data[err.start]:02x} is not valid "
+                         "UTF-8") from None
 
     # Lines end at "\n" only (as `readline` does); the text after the last "\n" is a
     # final line when it is not empty.

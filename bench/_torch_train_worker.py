@@ -23,20 +23,19 @@ same inter-step measure `bench/_train_timing_launcher.py` takes of the TF progra
 from __future__ import annotations
 
 import argparse
-import json
 import os
+import sys
 import time
 
 import numpy as np
-from torch_reference import batch_tensors, build_optimizer, training_step
+
+if __name__ == "__main__":  # `python bench/NAME.py`: import from the project root
+    sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from bench import common  # noqa: E402
+from bench.torch_reference import batch_tensors, build_optimizer, training_step  # noqa: E402
 
 
-def _cpu_seconds() -> float:
-    t = os.times()
-    return t.user + t.system
-
-
-def main(argv=None) -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--features", required=True)
     parser.add_argument("--model_dir", required=True, help="Hugging Face BERT directory")
@@ -48,8 +47,11 @@ def main(argv=None) -> int:
     parser.add_argument("--learning_rate", type=float, default=5e-5)
     parser.add_argument("--warmup_proportion", type=float, default=0.1)
     parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
 
+
+def run(args: argparse.Namespace) -> dict:
+    """Trains `--steps` steps; returns the timing record (see the module docstring)."""
     t_process = time.perf_counter()
     import torch
     import transformers
@@ -77,21 +79,26 @@ def main(argv=None) -> int:
               "max_seq_length": max_seq_length, "train_examples": n,
               "step_end_times": [], "cpu_times": [], "batch_shapes": [], "losses": [], "error": None}
     record["t_session_created"] = time.perf_counter()
-    record["cpu_session_created"] = _cpu_seconds()
+    record["cpu_session_created"] = common.cpu_seconds()
     record["setup_seconds"] = record["t_session_created"] - t_process
     for step in range(args.steps):
         idx = torch.from_numpy(order[step * args.batch_size:(step + 1) * args.batch_size])
         ids, mask, seg = batch_tensors(tensors, idx, args.padding)
         loss = training_step(torch, model, optimizer, scheduler, ids, mask, seg, labels=tensors["label_ids"][idx])
         record["step_end_times"].append(time.perf_counter())
-        record["cpu_times"].append(_cpu_seconds())
+        record["cpu_times"].append(common.cpu_seconds())
         record["batch_shapes"].append(list(ids.shape))
         record["losses"].append(loss)
-    tmp = args.output + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(record, f)
-    os.replace(tmp, args.output)
+    return record
+
+
+def report(record: dict, args: argparse.Namespace) -> int:
+    """The report is the timing JSON (`bench/bench_training.py` reads it)."""
+    common.write_json(args.output, record)
     return 0
+
+
+main = common.entry_point(parse_args, run, report)
 
 
 if __name__ == "__main__":

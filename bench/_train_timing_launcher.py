@@ -4,7 +4,7 @@
     python bench/_train_timing_launcher.py {ours,original} TIMING_JSON [program flags ...]
 
 `ours` runs the project's `run_classifier.py`, `original` Google's (bert-tensorflow 1.0.4,
-through `tests/original_run_classifier.py`), each exactly as its own command line would,
+through `python -m bert_estimator.reference`), each exactly as its own command line would,
 as `__main__`, with the flags that follow. Before that, `Estimator.train` (the base class
 of TPUEstimator, so every estimator either program makes) is patched to append one more
 `SessionRunHook`, the same for both programs. Neither program's code is changed.
@@ -26,22 +26,20 @@ All times are perf_counter seconds of this process; only differences mean anythi
 
 from __future__ import annotations
 
-import json
 import os
 import runpy
 import sys
 import time
 
-PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if __name__ == "__main__":  # `python bench/NAME.py`: import from the project root
+    sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from bench import common  # noqa: E402
+
+# program -> how to run it as `__main__`: a script's path, or a module's name (`python -m`)
 PROGRAMS = {
-    "ours": os.path.join(PROJECT_ROOT, "run_classifier.py"),
-    "original": os.path.join(PROJECT_ROOT, "tests", "original_run_classifier.py"),
+    "ours": ("path", os.path.join(common.PROJECT_ROOT, "run_classifier.py")),
+    "original": ("module", "bert_estimator.reference"),  # its run_original_classifier()
 }
-
-
-def _cpu_seconds() -> float:
-    t = os.times()
-    return t.user + t.system + t.children_user + t.children_system
 
 
 def install_step_timer(record: dict, timing_file: str) -> None:
@@ -65,7 +63,7 @@ def install_step_timer(record: dict, timing_file: str) -> None:
 
         def after_create_session(self, session, coord):
             record["t_session_created"] = time.perf_counter()
-            record["cpu_session_created"] = _cpu_seconds()
+            record["cpu_session_created"] = common.cpu_seconds()
 
         def before_run(self, run_context):
             fetches = {"global_step": self._global_step}
@@ -75,7 +73,7 @@ def install_step_timer(record: dict, timing_file: str) -> None:
 
         def after_run(self, run_context, run_values):
             record["step_end_times"].append(time.perf_counter())
-            record["cpu_times"].append(_cpu_seconds())
+            record["cpu_times"].append(common.cpu_seconds())
             results = run_values.results
             record["global_steps"].append(int(results["global_step"]))
             if "shape" in results:
@@ -96,28 +94,40 @@ def install_step_timer(record: dict, timing_file: str) -> None:
             record["t_train_returned"] = time.perf_counter()
             if not record["batch_shapes"]:
                 record["batch_shapes"] = None
-            tmp = timing_file + ".tmp"
-            with open(tmp, "w") as f:
-                json.dump(record, f)
-            os.replace(tmp, timing_file)
+            common.write_json(timing_file, record)
 
     estimator_lib.Estimator.train = train
 
 
-def main() -> None:
-    if len(sys.argv) < 3 or sys.argv[1] not in PROGRAMS:
-        sys.exit(f"usage: {sys.argv[0]} {{{','.join(PROGRAMS)}}} TIMING_JSON [program flags ...]")
-    program, timing_file, flags = sys.argv[1], os.path.abspath(sys.argv[2]), sys.argv[3:]
-    script = PROGRAMS[program]
-    # As if the program had been started itself: its directory first on sys.path (ours
-    # imports its sibling modules), the project root too (the original's wrapper needs it).
-    sys.path[0] = os.path.dirname(script)
-    if PROJECT_ROOT not in sys.path:
-        sys.path.insert(1, PROJECT_ROOT)
+def parse_args(argv: list[str]) -> tuple[str, str, list[str]]:
+    """(program, timing file, the program's flags) of `argv` (sys.argv); the program's
+    flags are its own, so no argparse here."""
+    usage = f"usage: {argv[0]} {{{','.join(PROGRAMS)}}} TIMING_JSON [program flags ...]"
+    if argv[1:] in (["-h"], ["--help"]):
+        print(f"{usage}\n\n{__doc__}")
+        sys.exit(0)
+    if len(argv) < 3 or argv[1] not in PROGRAMS:
+        sys.exit(usage)
+    return argv[1], os.path.abspath(argv[2]), argv[3:]
+
+
+def run(program: str, timing_file: str, flags: list[str]) -> None:
+    """Runs `program` with `flags` as `__main__`, the step timer installed (it writes the
+    timing file when training returns or fails). sys.path[0] is the project root, as
+    when either program is started itself from there."""
     record = {"program": program, "argv": flags, "error": None}
     install_step_timer(record, timing_file)
-    sys.argv = [script, *flags]
-    runpy.run_path(script, run_name="__main__")
+    kind, target = PROGRAMS[program]
+    sys.argv = [target, *flags]
+    if kind == "path":
+        runpy.run_path(target, run_name="__main__")
+    else:
+        runpy.run_module(target, run_name="__main__", alter_sys=True)
+
+
+def main() -> None:
+    program, timing_file, flags = parse_args(sys.argv)
+    run(program, timing_file, flags)  # the report is the timing file
 
 
 if __name__ == "__main__":

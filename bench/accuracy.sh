@@ -92,13 +92,10 @@ if [[ " $IMPLS " == *" hf "* ]] && [ ! -x "$BENCH_VENV/bin/python" ]; then
   "$BENCH_VENV/bin/pip" install -q transformers==5.23.0
 fi
 
-# 2. The weights: Hugging Face directory and its Google-style conversion.
-HF_DIR=$(cd "$PROJECT_DIR" && "$PYTHON" -c "import assets; print(assets.fetch_minilm())")
+# 2. The weights: Hugging Face directory and its Google-style conversion (the same helper
+#    as bench_training.py and bench_inference.py; converts only when TF_MODEL has none).
 TF_MODEL="$RESULTS_DIR/minilm_tf"
-if [ ! -f "$TF_MODEL/bert_model.ckpt.index" ]; then
-  log "converting $HF_DIR -> $TF_MODEL"
-  (cd "$PROJECT_DIR" && "$PYTHON" -c "import sys, convert_checkpoint as c; c.convert_hf_to_tf(sys.argv[1], sys.argv[2], overwrite=True, verbose=False)" "$HF_DIR" "$TF_MODEL")
-fi
+HF_DIR=$("$PYTHON" "$PROJECT_DIR/bench/common.py" minilm "$TF_MODEL")
 
 # Runs "$@" with its output in $dir/run.log; writes $dir/job.json (command, wall time,
 # load average before and after, the project's git commit).

@@ -36,7 +36,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import random
 import resource
 import statistics
@@ -46,24 +45,18 @@ import tempfile
 import time
 from typing import Callable, Iterator
 
-PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if PROJECT_ROOT not in sys.path:
-    sys.path.insert(0, PROJECT_ROOT)
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+if __name__ == "__main__":  # `python bench/NAME.py`: import from the project root
+    sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from bench import common  # noqa: E402
+
+common.quiet_tensorflow()
 # The Rust peer runs threads before our workers fork; they never use it, so the warning
 # `tokenizers` prints in a forked child is noise.
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")
 
-import classifier_data  # noqa: E402
 import tokenization  # noqa: E402
-from bench.bench_tokenizer import (  # noqa: E402
-    DEFAULT_VOCAB,
-    hugging_face_tokenizer,
-    inputs_or_error,
-    load_snippets,
-)
+from bert_estimator import fast_records, features, parallel, reference  # noqa: E402
 from processors import InputExample  # noqa: E402
-from tests import reference  # noqa: E402
 
 LABELS = ["0", "1"]
 WORKLOADS = {
@@ -100,12 +93,6 @@ def examples_of(texts, cls=InputExample) -> Iterator:
 
 
 # ---------------------------------------------------------------------------- timings
-def timed(fn: Callable[[], object]) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
-
-
 def read_records(path: str) -> list[bytes]:
     """The records of a TFRecord file (framing: u64 length, crc, data, crc)."""
     with open(path, "rb") as f:
@@ -130,9 +117,8 @@ def rust_records(hf_fast, texts: list[str], vocab: str, max_seq_length: int, tru
     import tensorflow.compat.v1 as tf
 
     tok = tokenization.FullTokenizer(vocab, do_lower_case=True)
-    order = classifier_data._record_entry_order()
-    encoder = classifier_data._RecordEncoder(LABELS, max_seq_length, tok, truncation, order)
-    table = classifier_data._varint_table(len(tok.vocab))
+    encoder, _ = features._fast_encoder(LABELS, max_seq_length, tok, truncation)
+    table = fast_records._varint_table(len(tok.vocab))
     with tf.io.TFRecordWriter(path) as writer:
         for start in range(0, len(texts), 2000):
             batch = texts[start:start + 2000]
@@ -162,14 +148,14 @@ def bench_workload(name: str, snippets: list[str], vocab: str, reps: int, workdi
     texts = list(workload_texts(name, snippets))
     ours = list(examples_of(texts))
     theirs = list(examples_of(texts, orig_rc.InputExample))
-    hf = hugging_face_tokenizer(vocab, True)
+    hf = common.hugging_face_tokenizer(vocab, True)
     hf_fast = rust_fast_tokenizer(vocab, tokenization.load_vocab(vocab)) if (hf and experiment) else None
     path = {key: os.path.join(workdir, f"{name}-{key}.tf_record")
             for key in ("original", "faithful", "fast", "fast_head", "rust_records")}
 
     def ours_run(backend: str, trunc: str, out: str) -> None:
         tok = tokenization.FullTokenizer(vocab, do_lower_case=True)
-        classifier_data.file_based_convert_examples_to_features(
+        features.file_based_convert_examples_to_features(
             ours, LABELS, max_seq_length, tok, out, trunc, backend=backend)
 
     runs: dict[str, Callable[[], object]] = {
@@ -190,7 +176,7 @@ def bench_workload(name: str, snippets: list[str], vocab: str, reps: int, workdi
     try:
         for rep in range(reps):
             for key, fn in runs.items():
-                times[key].append(timed(fn))
+                times[key].append(common.timed(fn)[0])
             print(f"  {name} rep {rep + 1}/{reps}: " + ", ".join(f"{k} {v[-1]:.2f}s" for k, v in times.items()),
                   file=sys.stderr, flush=True)
         # Identity: with head truncation against the original, head+tail against faithful.
@@ -231,16 +217,16 @@ def memory_child(name: str, scale: int, vocab: str, backend: str) -> None:
 
     tf.logging.set_verbosity(tf.logging.ERROR)
     max_seq_length, truncation, _ = WORKLOADS[name]
-    snippets = load_snippets()
+    snippets = common.load_snippets()
     tok = tokenization.FullTokenizer(vocab, do_lower_case=True)
     with tempfile.TemporaryDirectory() as tmp:
         # Warm-up: TensorFlow's runtime (file system, record writer) starts on first use.
-        classifier_data.file_based_convert_examples_to_features(
+        features.file_based_convert_examples_to_features(
             examples_of(snippets[:1]), LABELS, max_seq_length, tok, os.path.join(tmp, "warm.tf_record"))
         before = _status_kib("VmRSS")
         _reset_peak_rss()  # the peak so far is TensorFlow's import, not ours
         start = time.perf_counter()
-        count = classifier_data.file_based_convert_examples_to_features(
+        count = features.file_based_convert_examples_to_features(
             examples_of(workload_texts(name, snippets, scale)), LABELS, max_seq_length, tok,
             os.path.join(tmp, "out.tf_record"), truncation, backend=backend)
         seconds = time.perf_counter() - start
@@ -262,20 +248,13 @@ def measure_memory(name: str, scales: list[int], vocab: str, backend: str) -> li
 
 
 # ----------------------------------------------------------------------------- report
-def load_average() -> str:
-    try:
-        return " / ".join(f"{x:.2f}" for x in os.getloadavg())
-    except OSError:
-        return "n/a"
-
-
 def _mark(check, against: str) -> tuple[str, bool]:
     same, total = check
     return f"{'yes' if same == total else '**NO**'}: {same:,}/{total:,} vs {against}", same == total
 
 
-def report(results: list[dict]) -> bool:
-    """Prints the Markdown table; returns whether every identity check passed."""
+def print_speed_table(results: list[dict]) -> bool:
+    """Prints the Markdown table of speeds; returns whether every identity check passed."""
     ok = True
     print("| workload | implementation | examples/s | vs original | vs Rust tokenize-only | records identical |")
     print("|---|---|---:|---:|---:|---|")
@@ -299,7 +278,7 @@ def report(results: list[dict]) -> bool:
         rows = [
             ("original (bert-tensorflow 1.0.4), head", "original", "reference"),
             (f"ours, faithful, {trunc}", "faithful", faithful_mark),
-            (f"**ours, fast (auto, {classifier_data.default_num_workers()} processes), {trunc}**", "fast",
+            (f"**ours, fast (auto, {parallel.default_num_workers()} processes), {trunc}**", "fast",
              fast_mark),
         ]
         if "rust" in rates:
@@ -322,50 +301,62 @@ def report(results: list[dict]) -> bool:
     return ok
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=3, help="repetitions per implementation (median reported)")
     parser.add_argument("--workloads", nargs="+", choices=sorted(WORKLOADS), default=["snippets", "docs"])
-    parser.add_argument("--vocab", default=DEFAULT_VOCAB, help="WordPiece vocabulary file")
+    parser.add_argument("--vocab", default=common.DEFAULT_VOCAB, help="WordPiece vocabulary file")
     parser.add_argument("--no-memory", dest="memory", action="store_false", help="skip the peak-RSS runs")
     parser.add_argument("--no-experiment", dest="experiment", action="store_false",
                         help="skip the Rust-ids + our-records experiment")
     parser.add_argument("--memory-child", nargs=3, metavar=("WORKLOAD", "SCALE", "BACKEND"), help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
 
-    if args.memory_child:
-        name, scale, backend = args.memory_child
-        memory_child(name, int(scale), args.vocab, backend)
-        return 0
-    snippets = inputs_or_error(args.vocab)
-    if snippets is None:
-        return 2
 
-    load_before = load_average()
-    results = []
+def run(args: argparse.Namespace) -> dict:
+    """The speed of every workload, the load average around those runs, then (with
+    --memory) the peak memory of the fast backend per workload."""
+    snippets = common.require_original_and_snippets(args.vocab)
+    load_before = common.format_load()
+    workloads = []
     with tempfile.TemporaryDirectory() as workdir:
         for name in args.workloads:
-            results.append(bench_workload(name, snippets, args.vocab, args.reps, workdir, args.experiment))
-    load_after = load_average()
+            workloads.append(bench_workload(name, snippets, args.vocab, args.reps, workdir, args.experiment))
+    load_after = common.format_load()
+    memory = [(name, measure_memory(name, [1, 4], args.vocab, "auto")) for name in args.workloads] \
+        if args.memory else None
+    return {"workloads": workloads, "load_before": load_before, "load_after": load_after, "memory": memory}
 
-    print(f"Data preparation, median of {args.reps} interleaved repetitions; Python {platform.python_version()}, "
-          f"{os.cpu_count()} CPUs; load average (1/5/15 min) {load_before} before, {load_after} after.\n")
-    ok = report(results)
 
-    if args.memory:
+def report(results: dict, args: argparse.Namespace) -> int:
+    """Prints the tables; returns the exit status (1 if some records differ)."""
+    print(f"Data preparation, median of {args.reps} interleaved repetitions; {common.python_and_cpus()}; "
+          f"load average (1/5/15 min) {results['load_before']} before, {results['load_after']} after.\n")
+    ok = print_speed_table(results["workloads"])
+    if results["memory"] is not None:
         print("\nPeak memory of the fast backend, examples generated lazily (RSS in MiB; the peak counted "
               "from the start of the conversion, after imports and a warm-up; workers are forked copies, "
               "so their RSS includes the pages they share with the parent):\n")
         print("| workload | examples | seconds | RSS before conversion | peak RSS | peak worker RSS |")
         print("|---|---:|---:|---:|---:|---:|")
-        for name in args.workloads:
-            for m in measure_memory(name, [1, 4], args.vocab, "auto"):
+        for name, measures in results["memory"]:
+            for m in measures:
                 print(f"| {name} | {m['examples']:,} | {m['seconds']:.1f} | {m['rss_before_kib'] / 1024:,.0f} | "
                       f"{m['peak_rss_kib'] / 1024:,.0f} | {m['peak_worker_rss_kib'] / 1024:,.0f} |")
     if not ok:
         print("\nerror: some records differ", file=sys.stderr)
         return 1
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.memory_child:  # a subprocess of measure_memory
+        name, scale, backend = args.memory_child
+        memory_child(name, int(scale), args.vocab, backend)
+        return 0
+    results = run(args)
+    return report(results, args)
 
 
 if __name__ == "__main__":

@@ -39,8 +39,10 @@ import subprocess
 import sys
 import time
 
-PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DEFAULT_TORCH_PYTHON = os.path.join(PROJECT_ROOT, ".venv-bench", "bin", "python")
+if __name__ == "__main__":  # `python bench/NAME.py`: import from the project root
+    sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from bench import common  # noqa: E402
+
 LABELS = ["0", "1"]
 MAX_SEQ_LENGTH = 128
 BATCH = 32
@@ -101,7 +103,7 @@ class TorchPeer:
     def __init__(self, python: str, hf_dir: str, head_file: str):
         self.proc = subprocess.Popen(
             [python, os.path.abspath(__file__), "--torch-worker", hf_dir, head_file],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=PROJECT_ROOT)
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=common.PROJECT_ROOT)
 
     def ask(self, **request) -> dict:
         self.proc.stdin.write(json.dumps(request) + "\n")
@@ -120,27 +122,19 @@ class TorchPeer:
 
 
 # ====================================================================== our side
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
 def prepare(work_dir: str, texts: list[str], refresh: bool) -> dict:
     """Converts the weights, writes the fine-tuned-looking checkpoint and the export."""
     import numpy as np
     import tensorflow.compat.v1 as tf
 
-    import assets
-    import convert_checkpoint
+    from bert_estimator import convert_checkpoint
 
-    hf_dir = assets.fetch_minilm()
-    paths = {"hf_dir": hf_dir, "tf_dir": os.path.join(work_dir, "minilm_tf"),
+    hf_dir, tf_dir = common.minilm_checkpoint(os.path.join(work_dir, "minilm_tf"), refresh)
+    paths = {"hf_dir": hf_dir, "tf_dir": tf_dir,
              "finetuned": os.path.join(work_dir, "finetuned", "bert_model.ckpt"),
              "head": os.path.join(work_dir, "finetuned", "head.npz"),
              "data_dir": os.path.join(work_dir, "data"), "export_dir": os.path.join(work_dir, "export"),
              "output_dir": os.path.join(work_dir, "output")}
-    if refresh or not os.path.exists(os.path.join(paths["tf_dir"], "bert_model.ckpt.index")):
-        log("converting all-MiniLM-L6-v2 ...")
-        convert_checkpoint.convert_hf_to_tf(hf_dir, paths["tf_dir"], overwrite=True, verbose=False)
     if refresh or not os.path.exists(paths["finetuned"] + ".index"):
         reader = tf.train.load_checkpoint(os.path.join(paths["tf_dir"], "bert_model.ckpt"))
         weights = {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()}
@@ -160,8 +154,8 @@ def prepare(work_dir: str, texts: list[str], refresh: bool) -> dict:
         for i, text in enumerate(texts):
             writer.writerow([i, text, LABELS[i % 2]])
     if refresh or not os.path.exists(os.path.join(paths["export_dir"], "saved_model.pb")):
-        log("run_classifier.py --do_predict --export_dir ...")
-        cmd = [sys.executable, os.path.join(PROJECT_ROOT, "run_classifier.py"), "--task_name=csv",
+        common.log("run_classifier.py --do_predict --export_dir ...")
+        cmd = [sys.executable, os.path.join(common.PROJECT_ROOT, "run_classifier.py"), "--task_name=csv",
                f"--data_dir={paths['data_dir']}", "--text_column=text", "--label_column=label",
                f"--labels={','.join(LABELS)}", f"--vocab_file={paths['tf_dir']}/vocab.txt",
                f"--bert_config_file={paths['tf_dir']}/bert_config.json",
@@ -169,7 +163,7 @@ def prepare(work_dir: str, texts: list[str], refresh: bool) -> dict:
                f"--max_seq_length={MAX_SEQ_LENGTH}", f"--predict_batch_size={BATCH}", "--do_predict",
                f"--output_dir={paths['output_dir']}", f"--export_dir={paths['export_dir']}"]
         start = time.perf_counter()
-        result = subprocess.run(cmd, capture_output=True, text=True, cwd=PROJECT_ROOT,
+        result = subprocess.run(cmd, capture_output=True, text=True, cwd=common.PROJECT_ROOT,
                                 env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
         if result.returncode != 0:
             raise SystemExit(f"run_classifier.py failed:\n{result.stderr[-3000:]}")
@@ -183,17 +177,17 @@ class EstimatorPath:
     def __init__(self, paths: dict, texts: list[str], work_dir: str, bucket_by_length: bool = False):
         import tensorflow.compat.v1 as tf
 
-        import classifier_data
         import modeling
         import run_classifier
         import tokenization
+        from bert_estimator import features, input_pipeline
         from processors import InputExample
 
         self.tf = tf
         tokenizer = tokenization.FullTokenizer(os.path.join(paths["tf_dir"], "vocab.txt"), do_lower_case=True)
         self.record_file = os.path.join(work_dir, "predict.tf_record")
         examples = [InputExample(str(i), t, None, LABELS[i % 2]) for i, t in enumerate(texts)]
-        classifier_data.file_based_convert_examples_to_features(
+        features.file_based_convert_examples_to_features(
             examples, LABELS, MAX_SEQ_LENGTH, tokenizer, self.record_file)
         bert_config = modeling.BertConfig.from_json_file(os.path.join(paths["tf_dir"], "bert_config.json"))
         model_fn = run_classifier.model_fn_builder(
@@ -205,7 +199,7 @@ class EstimatorPath:
         self.estimator = tf.estimator.tpu.TPUEstimator(
             use_tpu=False, model_fn=model_fn, config=config, train_batch_size=BATCH,
             eval_batch_size=BATCH, predict_batch_size=BATCH)
-        self.input_fn = classifier_data.file_based_input_fn_builder(
+        self.input_fn = input_pipeline.file_based_input_fn_builder(
             self.record_file, MAX_SEQ_LENGTH, is_training=False, drop_remainder=False,
             bucket_by_length=bucket_by_length)
         self.n = len(texts)
@@ -247,45 +241,35 @@ def sorted_like_predictor(predictor, texts: list[str]) -> list[str]:
     return [texts[i] for i in sorted(range(len(texts)), key=lengths.__getitem__)]
 
 
-def load_average() -> str:
-    try:
-        return " / ".join(f"{x:.2f}" for x in os.getloadavg())
-    except OSError:
-        return "n/a"
-
-
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sentences", type=int, default=1024, help="snippets in the throughput sample")
     parser.add_argument("--latency", type=int, default=200, help="snippets timed one at a time, per rep")
     parser.add_argument("--reps", type=int, default=3, help="interleaved repetitions (medians reported)")
-    parser.add_argument("--work_dir", default=os.path.join(PROJECT_ROOT, ".cache", "bench_inference"))
-    parser.add_argument("--torch_python", default=DEFAULT_TORCH_PYTHON,
+    parser.add_argument("--work_dir", default=os.path.join(common.PROJECT_ROOT, ".cache", "bench_inference"))
+    parser.add_argument("--torch_python", default=common.DEFAULT_TORCH_PYTHON,
                         help="python of a virtualenv with torch and transformers")
     parser.add_argument("--no-estimator", dest="estimator", action="store_false",
                         help="skip the --do_predict (estimator) path, the slowest")
     parser.add_argument("--refresh", action="store_true", help="rebuild the checkpoint and the export")
     parser.add_argument("--torch-worker", nargs=2, metavar=("HF_DIR", "HEAD"), help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if args.torch_worker:
-        torch_worker(*args.torch_worker)
-        return 0
+    return parser.parse_args(argv)
 
-    if PROJECT_ROOT not in sys.path:
-        sys.path.insert(0, PROJECT_ROOT)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+def run(args: argparse.Namespace) -> dict:
+    """Times every path, interleaved; returns the raw times, latencies and output checks."""
+    common.quiet_tensorflow("3")
     import numpy as np
     import tensorflow.compat.v1 as tf
 
-    import serving
-    from bench.bench_tokenizer import load_snippets
+    from bert_estimator import serving
 
     tf.logging.set_verbosity(tf.logging.ERROR)
     if not os.path.exists(args.torch_python):
         print(f"error: no PyTorch virtualenv at {args.torch_python} (torch must not go into .venv); "
               "create one with torch and transformers, or pass --torch_python", file=sys.stderr)
-        return 2
-    snippets = load_snippets()
+        raise SystemExit(2)
+    snippets = common.load_snippets()
     rng = random.Random(0)
     texts = rng.sample(snippets, args.sentences)
     latency_texts = rng.sample(snippets, args.latency)
@@ -297,22 +281,24 @@ def main(argv: list[str] | None = None) -> int:
     estimator = EstimatorPath(paths, texts, args.work_dir) if args.estimator else None
     # `--do_predict --bucket_by_length`: each batch cut to its longest member, order kept.
     bucketed = EstimatorPath(paths, texts, args.work_dir, bucket_by_length=True) if args.estimator else None
+    results = {"n": len(texts), "tf_version": tf.__version__, "cli_seconds": paths.get("cli_seconds"),
+               "estimator": estimator is not None}
     try:
-        info = torch_peer.ask(cmd="info")
+        results["info"] = torch_peer.ask(cmd="info")
         # PyTorch with one thread and with one per core: its OpenMP threads spin at
         # barriers, which a busy machine punishes; the faster setting is the peer.
-        torch_threads = sorted({1, os.cpu_count() or 1})
+        torch_threads = results["torch_threads"] = sorted({1, os.cpu_count() or 1})
         # Same weights, same outputs?
         probe = texts[:64]
         ours_p = predictor.predict(probe, batch_size=BATCH)
         torch_p = np.array(torch_peer.ask(cmd="probs", texts=probe)["probs"])
-        max_diff = float(np.abs(ours_p - torch_p).max())
+        results["max_diff"] = float(np.abs(ours_p - torch_p).max())
         sorted_texts = sorted_like_predictor(predictor, texts)
-        lengths = [len(predictor.featurize(t)[0]) for t in texts]
+        results["lengths"] = [len(predictor.featurize(t)[0]) for t in texts]
 
         times: dict[str, list[float]] = {}
         latencies: dict[str, list[float]] = {"ours": []}
-        load_before = load_average()
+        results["load_before"] = common.format_load()
         for rep in range(args.reps):
             if estimator is not None:
                 total, steady, est_p = estimator.run()
@@ -330,17 +316,23 @@ def main(argv: list[str] | None = None) -> int:
             for threads in torch_threads:
                 latencies.setdefault(f"torch{threads}", []).extend(
                     torch_peer.ask(cmd="latency", texts=latency_texts, threads=threads)["ms"])
-            log(f"rep {rep + 1}/{args.reps}: " + ", ".join(f"{k} {v[-1]:.2f}s" for k, v in times.items()))
-        load_after = load_average()
+            common.log(f"rep {rep + 1}/{args.reps}: " + ", ".join(f"{k} {v[-1]:.2f}s" for k, v in times.items()))
+        results["load_after"] = common.format_load()
+        results["times"], results["latencies"] = times, latencies
         if estimator is not None:
             exported_p = predictor.predict(texts, batch_size=BATCH)
-            est_diff = float(np.abs(np.array(est_p) - exported_p).max())
-            bucketed_diff = float(np.abs(np.array(bucketed_p) - np.array(est_p)).max())
+            results["est_diff"] = float(np.abs(np.array(est_p) - exported_p).max())
+            results["bucketed_diff"] = float(np.abs(np.array(bucketed_p) - np.array(est_p)).max())
     finally:
         torch_peer.close()
         predictor.close()
+    return results
 
-    n = len(texts)
+
+def report(results: dict, args: argparse.Namespace) -> int:
+    """Prints the throughput and latency tables."""
+    n, info, torch_threads, lengths = results["n"], results["info"], results["torch_threads"], results["lengths"]
+    times, latencies = results["times"], results["latencies"]
     rate = {key: (n - (BATCH if key.endswith("_steady") else 0)) / statistics.median(v) for key, v in times.items()}
     lat = {key: statistics.median(v) for key, v in latencies.items()}
     best = {order: max((f"torch{t}_{order}" for t in torch_threads), key=rate.__getitem__)
@@ -349,14 +341,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Inference, all-MiniLM-L6-v2 (6 layers, hidden 384) + 2-label classifier; {n:,} movie-review "
           f"snippets (median {statistics.median(lengths):.0f} tokens, max {max(lengths)}), batch {BATCH}; "
           f"median of {args.reps} interleaved repetitions; Python {platform.python_version()}, "
-          f"TF {tf.__version__}, torch {info['torch']}, transformers {info['transformers']}, "
-          f"{os.cpu_count()} CPUs; load average (1/5/15 min) {load_before} before, {load_after} after. "
-          f"Max |p_ours - p_torch| on 64 snippets: {max_diff:.1e}"
-          + (f"; estimator vs exported: {est_diff:.1e}; --bucket_by_length vs fixed padding: {bucketed_diff:.1e}"
-             if estimator is not None else "") + ".\n")
+          f"TF {results['tf_version']}, torch {info['torch']}, transformers {info['transformers']}, "
+          f"{os.cpu_count()} CPUs; load average (1/5/15 min) {results['load_before']} before, "
+          f"{results['load_after']} after. Max |p_ours - p_torch| on 64 snippets: {results['max_diff']:.1e}"
+          + (f"; estimator vs exported: {results['est_diff']:.1e}; --bucket_by_length vs fixed padding: "
+             f"{results['bucketed_diff']:.1e}" if results["estimator"] else "") + ".\n")
     print("| implementation | padding | batch order | sentences/s | vs best PyTorch (same order) |")
     print("|---|---|---|---:|---:|")
-    if estimator is not None:
+    if results["estimator"]:
         for key, what in (("estimator_total", "total, graph build + restore included"),
                           ("estimator_steady", "steady, first batch left out")):
             print(f"| ours, `--do_predict` (estimator.predict), {what} | fixed {MAX_SEQ_LENGTH} | input | "
@@ -380,10 +372,19 @@ def main(argv: list[str] | None = None) -> int:
     for key, name in names.items():
         p90 = statistics.quantiles(latencies[key], n=10)[-1]
         print(f"| {name} | {lat[key]:.2f} | {p90:.2f} | {lat[key] / lat[best_lat]:.2f}x |")
-    if "cli_seconds" in paths:
+    if results["cli_seconds"] is not None:
         print(f"\n(`run_classifier.py --do_predict --export_dir` on the {n:,} snippets, end to end with "
-              f"TF start-up and the export: {paths['cli_seconds']:.1f} s.)")
+              f"TF start-up and the export: {results['cli_seconds']:.1f} s.)")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.torch_worker:  # the PyTorch peer, under .venv-bench (TorchPeer starts it)
+        torch_worker(*args.torch_worker)
+        return 0
+    results = run(args)
+    return report(results, args)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ int(N / batch * epochs) is exactly `--steps`.
 Variants (`--variants`, default all but the `ours_*_*` combinations):
 
 * original: Google's run_classifier.py (bert-tensorflow 1.0.4, shimmed for TF 2.15:
-  `tests/original_run_classifier.py`), every example padded to 128;
+  `python -m bert_estimator.reference`), every example padded to 128;
 * ours, ours_xla, ours_amp, ours_xla_amp: our run_classifier.py with no new flag, with
   `--use_xla`, `--use_amp`, both; fixed padding 128;
 * ours_bucket, ours_bucket_xla, ours_bucket_amp: with `--bucket_by_length` (batches of
@@ -60,10 +60,8 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import importlib.metadata
 import json
 import os
-import platform
 import random
 import re
 import shutil
@@ -72,17 +70,13 @@ import subprocess
 import sys
 import time
 
-PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if PROJECT_ROOT not in sys.path:
-    sys.path.insert(0, PROJECT_ROOT)
+if __name__ == "__main__":  # `python bench/NAME.py`: import from the project root
+    sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from bench import common  # noqa: E402
+from bench.common import PROJECT_ROOT, log  # noqa: E402
 
-import assets  # noqa: E402
-import demo  # noqa: E402
-
-BENCH_DIR = os.path.join(PROJECT_ROOT, "bench")
-LAUNCHER = os.path.join(BENCH_DIR, "_train_timing_launcher.py")
-TORCH_WORKER = os.path.join(BENCH_DIR, "_torch_train_worker.py")
-DEFAULT_TORCH_PYTHON = os.path.join(PROJECT_ROOT, ".venv-bench", "bin", "python")
+LAUNCHER = os.path.join(common.BENCH_DIR, "_train_timing_launcher.py")
+TORCH_WORKER = os.path.join(common.BENCH_DIR, "_torch_train_worker.py")
 NEW_FLAGS = ("bucket_by_length", "use_xla", "use_amp", "num_accumulation_steps")
 LEVERS = ("use_xla", "use_amp")
 
@@ -103,83 +97,6 @@ VARIANTS = {
 DEFAULT_VARIANTS = ["original", "ours", "ours_xla", "ours_amp", "ours_bucket", "ours_bucket_fast",
                     "torch_fixed", "torch_longest"]
 FIXED_GOAL, BUCKET_GOAL = 1.2, 3.0
-BUSY_WARNING = 0.1  # share of the CPUs busy before a run above which the report warns
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-# ============================================================================ the machine
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def cpu_flags() -> list[str]:
-    """The CPU features that matter to oneDNN's bf16 (--use_amp) and to XLA's codegen."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    have = set(line.split(":", 1)[1].split())
-                    return sorted(x for x in have if x.startswith(("avx512", "amx")) or x in ("avx2", "fma"))
-    except OSError:
-        pass
-    return []
-
-
-def load_average() -> list[float] | None:
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except OSError:
-        return None
-
-
-def _cpu_ticks() -> tuple[int, int] | None:
-    try:
-        with open("/proc/stat") as f:
-            values = [int(x) for x in f.readline().split()[1:]]
-    except (OSError, ValueError):
-        return None
-    idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
-    return sum(values), idle
-
-
-def busy_share(seconds: float = 1.0) -> float | None:
-    """The share of all CPUs busy over the next `seconds` (this process sleeps)."""
-    first = _cpu_ticks()
-    time.sleep(seconds)
-    second = _cpu_ticks()
-    if first is None or second is None or second[0] == first[0]:
-        return None
-    total, idle = second[0] - first[0], second[1] - first[1]
-    return round(1.0 - idle / total, 3)
-
-
-def machine_info() -> dict:
-    def version(dist):
-        try:
-            return importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            return None
-
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:
-        usable = os.cpu_count()
-    return {"cpu_model": cpu_model(), "cpu_count": os.cpu_count(), "usable_cpus": usable,
-            "cpu_flags": cpu_flags(), "platform": platform.platform(), "python": platform.python_version(),
-            "tensorflow": version("tensorflow") or version("tensorflow-cpu"),
-            "bert_tensorflow": version("bert-tensorflow"),
-            "TF_ENABLE_ONEDNN_OPTS": os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
-            "load_average_start": load_average()}
 
 
 # =============================================================================== the data
@@ -189,6 +106,8 @@ def _clean(text: str) -> str:
 
 def write_task(data_dir: str, limit: int | None) -> int:
     """The demo's sentiment task, all of it a training set, in CoLA's format. Returns N."""
+    from bert_estimator import assets, demo
+
     rows = [(i, s, t) for i, s, t in demo.read_snippets(assets.fetch_movie_snippets())
             if abs(s) >= demo.NEUTRAL_MARGIN]
     random.Random(demo.SPLIT_SEED).shuffle(rows)
@@ -206,39 +125,6 @@ def write_task(data_dir: str, limit: int | None) -> int:
     return len(lines)
 
 
-def _run_checked(cmd: list[str], what: str, log_file: str) -> None:
-    with open(log_file, "w") as out:
-        result = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT, env=_env())
-    if result.returncode != 0:
-        raise SystemExit(f"{what} failed (exit {result.returncode}); last lines of {log_file}:\n"
-                         + _tail(log_file))
-
-
-def _env() -> dict:
-    return dict(os.environ, TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"))
-
-
-def _tail(path: str, lines: int = 25) -> str:
-    try:
-        with open(path, errors="replace") as f:
-            return "".join(f.readlines()[-lines:])
-    except OSError:
-        return ""
-
-
-def convert_model(work_dir: str) -> tuple[str, str]:
-    """(Hugging Face dir, TF dir with bert_config.json, vocab.txt, bert_model.ckpt)."""
-    hf_dir = assets.fetch_minilm()
-    tf_dir = os.path.join(work_dir, "minilm_tf")
-    if not os.path.exists(os.path.join(tf_dir, "bert_model.ckpt.index")):
-        log(f"converting {hf_dir} to {tf_dir} ...")
-        code = ("import convert_checkpoint, sys; "
-                "convert_checkpoint.convert_hf_to_tf(sys.argv[1], sys.argv[2], overwrite=True, verbose=False)")
-        _run_checked([sys.executable, "-c", code, hf_dir, tf_dir], "checkpoint conversion",
-                     os.path.join(work_dir, "convert.log"))
-    return hf_dir, tf_dir
-
-
 def torch_features(work_dir: str, data_dir: str, vocab: str, max_seq_length: int) -> str:
     """Our token ids of train.tsv as a .npz (bench/prepare_features.py), cached by content."""
     h = hashlib.sha256()
@@ -249,16 +135,17 @@ def torch_features(work_dir: str, data_dir: str, vocab: str, max_seq_length: int
     out = os.path.join(work_dir, f"features_{h.hexdigest()[:16]}.npz")
     if not os.path.exists(out):
         log("tokenizing train.tsv for PyTorch (bench/prepare_features.py) ...")
-        _run_checked([sys.executable, os.path.join(BENCH_DIR, "prepare_features.py"), "--task", "cola",
-                      "--data_dir", data_dir, "--vocab_file", vocab, "--max_seq_length", str(max_seq_length),
-                      "--output", out], "prepare_features.py", os.path.join(work_dir, "prepare_features.log"))
+        cmd = [sys.executable, os.path.join(common.BENCH_DIR, "prepare_features.py"), "--task", "cola",
+               "--data_dir", data_dir, "--vocab_file", vocab, "--max_seq_length", str(max_seq_length),
+               "--output", out]
+        common.run_logged(cmd, "prepare_features.py", os.path.join(work_dir, "prepare_features.log"))
     return out
 
 
 def available_flags() -> dict:
     """Which of the new flags our run_classifier.py defines (from its --helpfull)."""
     result = subprocess.run([sys.executable, os.path.join(PROJECT_ROOT, "run_classifier.py"), "--helpfull"],
-                            capture_output=True, text=True, cwd=PROJECT_ROOT, env=_env())
+                            capture_output=True, text=True, cwd=PROJECT_ROOT, env=common.subprocess_env())
     text = result.stdout + result.stderr
     return {name: bool(re.search(rf"--(\[no\])?{name}\b", text)) for name in NEW_FLAGS}
 
@@ -276,7 +163,7 @@ def resolve_flags(name: str, flags_available: dict) -> tuple[list[str] | None, l
 
 
 # ============================================================================== the runs
-def run_tf(program: str, flags: list[str], common: list[str], run_dir: str, timing_file: str,
+def run_tf(program: str, flags: list[str], common_flags: list[str], run_dir: str, timing_file: str,
            log_file: str, timeout: float) -> dict:
     if program == "ours" and os.path.isdir(run_dir):
         # A fresh model_dir (else training would resume), but our records cache may stay.
@@ -287,7 +174,7 @@ def run_tf(program: str, flags: list[str], common: list[str], run_dir: str, timi
     else:
         shutil.rmtree(run_dir, ignore_errors=True)
     os.makedirs(run_dir, exist_ok=True)
-    cmd = [sys.executable, LAUNCHER, program, timing_file, *common, f"--output_dir={run_dir}",
+    cmd = [sys.executable, LAUNCHER, program, timing_file, *common_flags, f"--output_dir={run_dir}",
            *(f"--{f}=true" for f in flags)]
     if program == "ours":
         cmd.append("--save_summary_steps=100")  # the original's (fixed) Estimator default
@@ -309,8 +196,8 @@ def _run_timed(cmd: list[str], timing_file: str, log_file: str, timeout: float) 
         out.write(" ".join(cmd) + "\n\n")
         out.flush()
         try:
-            rc = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT, env=_env(),
-                                timeout=timeout).returncode
+            rc = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT,
+                                env=common.subprocess_env(), timeout=timeout).returncode
         except subprocess.TimeoutExpired:
             rc = "timeout"
     wall = time.perf_counter() - start
@@ -362,7 +249,8 @@ def _fmt(x, spec=",.1f", none="—"):
     return none if x is None else format(x, spec)
 
 
-def report(results: dict, args, machine: dict, stat: str) -> list[dict]:
+def print_table(results: dict, args, machine: dict, stat: str) -> list[dict]:
+    """Prints the Markdown table and the goals; returns the goals."""
     rate = {name: r["summary"][stat] for name, r in results.items() if r.get("summary")}
     base_orig, base_torch = rate.get("original"), rate.get("torch_fixed")
     torch_info = next((r["torch_versions"] for r in results.values() if r.get("torch_versions")), None)
@@ -402,12 +290,10 @@ def report(results: dict, args, machine: dict, stat: str) -> list[dict]:
               f"{s['p90_step_ms']:,.0f}) | {_fmt(s['mean_padded_length'])} | {_fmt(s['cpu_cores_used'], '.2f')} "
               f"| {load} | {vs_o} | {vs_t} |")
 
-    busy = sorted({name for name, r in results.items() for e in r["reps"]
-                   if (e.get("cpus_busy_before") or 0) > BUSY_WARNING})
-    if busy:
-        print(f"\nWARNING: other processes kept more than {BUSY_WARNING:.0%} of the CPUs busy just before "
-              f"{', '.join(busy)}: these are not a quiet machine's numbers (PyTorch's OpenMP threads, which "
-              "spin at barriers, suffer most from a shared core).")
+    warning = common.busy_warning({name: [e.get("cpus_busy_before") for e in r["reps"]]
+                                   for name, r in results.items()})
+    if warning:
+        print(f"\n{warning}")
 
     goals = []
 
@@ -446,7 +332,7 @@ def results_n(results: dict) -> str:
 
 
 # ================================================================================== main
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=60, help="training steps per run")
@@ -460,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max_seq_length", type=int, default=128)
     parser.add_argument("--batch_size", type=int, default=32)
     parser.add_argument("--torch_threads", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--torch_python", default=DEFAULT_TORCH_PYTHON,
+    parser.add_argument("--torch_python", default=common.DEFAULT_TORCH_PYTHON,
                         help="python of a virtualenv with torch and transformers")
     parser.add_argument("--timeout", type=float, default=3600, help="seconds allowed to one run")
     parser.add_argument("--work_dir", default=os.path.join(PROJECT_ROOT, ".cache", "bench_training"))
@@ -468,20 +354,62 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.measure_from < 0 or args.steps <= args.measure_from:
         parser.error("--steps must be larger than --measure_from (and both non-negative)")
-    variants = list(dict.fromkeys(args.variants))
-    stat = f"{args.statistic}_examples_per_sec"
-    if any(VARIANTS[v][0] == "torch" for v in variants) and not os.path.exists(args.torch_python):
+    if any(VARIANTS[v][0] == "torch" for v in args.variants) and not os.path.exists(args.torch_python):
         parser.error(f"no PyTorch virtualenv at {args.torch_python}; pass --torch_python or leave the torch "
                      "variants out")
+    return args
 
-    machine = machine_info()
+
+def run_once(name: str, rep: int, args, variant: dict, common_flags: list[str], features: str | None,
+             hf_dir: str, runs_dir: str) -> dict:
+    """One run of one variant: its steady-state numbers, or the error."""
+    program = VARIANTS[name][0]
+    tag = f"{name}.rep{rep}"
+    timing_file = os.path.join(runs_dir, f"{tag}.timing.json")
+    log_file = os.path.join(runs_dir, f"{tag}.log")
+    busy = common.busy_share()
+    load_before = common.load_average()
+    log(f"rep {rep + 1}/{args.reps} {name}: load {load_before}, CPUs busy {busy} ...")
+    if program == "torch":
+        outcome = run_torch(args, VARIANTS[name][1], features, hf_dir, timing_file, log_file)
+    else:
+        outcome = run_tf(program, variant["flags"], common_flags, os.path.join(runs_dir, name),
+                     timing_file, log_file, args.timeout)
+    entry = {"rep": rep, "returncode": outcome["returncode"], "process_seconds": outcome["process_seconds"],
+             "log": log_file, "load_before": load_before, "load_after": common.load_average(),
+             "cpus_busy_before": busy}
+    timing = outcome["timing"]
+    try:
+        if outcome["returncode"] != 0 or timing is None or timing.get("error"):
+            raise ValueError((timing or {}).get("error") or f"exit status {outcome['returncode']}")
+        entry.update(summarize(timing, args.batch_size, args.measure_from))
+        if program == "torch":
+            variant["torch_versions"] = {k: timing.get(k) for k in
+                                         ("torch", "transformers", "threads", "attn_implementation")}
+        if entry["steps"] != args.steps:
+            entry["warning"] = f"{entry['steps']} training steps ran, not {args.steps}"
+            log(f"  warning: {entry['warning']}")
+        log(f"  {entry['steady_examples_per_sec']:.1f} ex/s steady, {entry['median_examples_per_sec']:.1f} "
+            f"median, {entry['cpu_cores_used']:.2f} cores, first step {entry['first_step_seconds']:.1f}s, "
+            f"process {outcome['process_seconds']:.0f}s")
+    except (ValueError, KeyError, TypeError) as e:
+        entry["error"] = str(e)
+        log(f"  FAILED: {e}; last lines of {log_file}:\n{common.tail(log_file)}")
+    return entry
+
+
+def run(args: argparse.Namespace) -> dict:
+    """Prepares the task and the model, runs every variant `--reps` times in a round robin;
+    returns the document that `report` prints and saves (without its goals)."""
+    variants = list(dict.fromkeys(args.variants))
+    machine = common.machine_info()
     log(f"machine: {machine['cpu_model']}, {machine['cpu_count']} CPUs, load average {machine['load_average_start']}")
     os.makedirs(args.work_dir, exist_ok=True)
     data_dir = os.path.join(args.work_dir, "data")
     n = write_task(data_dir, args.train_examples or None)
     if n < args.batch_size:
-        parser.error(f"{n} training examples make no batch of {args.batch_size}")
-    hf_dir, tf_dir = convert_model(args.work_dir)
+        common.usage_error(f"{n} training examples make no batch of {args.batch_size}")
+    hf_dir, tf_dir = common.minilm_checkpoint(os.path.join(args.work_dir, "minilm_tf"))
     features = None
     if any(VARIANTS[v][0] == "torch" for v in variants):
         features = torch_features(args.work_dir, data_dir, os.path.join(tf_dir, "vocab.txt"), args.max_seq_length)
@@ -491,12 +419,12 @@ def main(argv: list[str] | None = None) -> int:
                                                        for k, v in flags_available.items()))
 
     epochs = (args.steps + 0.5) * args.batch_size / n  # int(n / batch * epochs) == steps
-    common = ["--task_name=cola", "--do_train=true", f"--data_dir={data_dir}",
-              f"--vocab_file={tf_dir}/vocab.txt", f"--bert_config_file={tf_dir}/bert_config.json",
-              f"--init_checkpoint={tf_dir}/bert_model.ckpt", "--do_lower_case=true",
-              f"--max_seq_length={args.max_seq_length}", f"--train_batch_size={args.batch_size}",
-              "--learning_rate=5e-5", f"--num_train_epochs={epochs!r}", "--warmup_proportion=0.1",
-              "--save_checkpoints_steps=1000000", "--iterations_per_loop=1000000"]
+    common_flags = ["--task_name=cola", "--do_train=true", f"--data_dir={data_dir}",
+                    f"--vocab_file={tf_dir}/vocab.txt", f"--bert_config_file={tf_dir}/bert_config.json",
+                    f"--init_checkpoint={tf_dir}/bert_model.ckpt", "--do_lower_case=true",
+                    f"--max_seq_length={args.max_seq_length}", f"--train_batch_size={args.batch_size}",
+                    "--learning_rate=5e-5", f"--num_train_epochs={epochs!r}", "--warmup_proportion=0.1",
+                    "--save_checkpoints_steps=1000000", "--iterations_per_loop=1000000"]
 
     results: dict[str, dict] = {}
     runnable = []
@@ -516,39 +444,8 @@ def main(argv: list[str] | None = None) -> int:
     for rep in range(args.reps):
         order = runnable[rep % len(runnable):] + runnable[:rep % len(runnable)] if runnable else []
         for name in order:
-            program = VARIANTS[name][0]
-            tag = f"{name}.rep{rep}"
-            timing_file = os.path.join(runs_dir, f"{tag}.timing.json")
-            log_file = os.path.join(runs_dir, f"{tag}.log")
-            busy = busy_share()
-            load_before = load_average()
-            log(f"rep {rep + 1}/{args.reps} {name}: load {load_before}, CPUs busy {busy} ...")
-            if program == "torch":
-                run = run_torch(args, VARIANTS[name][1], features, hf_dir, timing_file, log_file)
-            else:
-                run = run_tf(program, results[name]["flags"], common, os.path.join(runs_dir, name),
-                             timing_file, log_file, args.timeout)
-            entry = {"rep": rep, "returncode": run["returncode"], "process_seconds": run["process_seconds"],
-                     "log": log_file, "load_before": load_before, "load_after": load_average(),
-                     "cpus_busy_before": busy}
-            timing = run["timing"]
-            try:
-                if run["returncode"] != 0 or timing is None or timing.get("error"):
-                    raise ValueError((timing or {}).get("error") or f"exit status {run['returncode']}")
-                entry.update(summarize(timing, args.batch_size, args.measure_from))
-                if program == "torch":
-                    results[name]["torch_versions"] = {k: timing.get(k) for k in
-                                                       ("torch", "transformers", "threads", "attn_implementation")}
-                if entry["steps"] != args.steps:
-                    entry["warning"] = f"{entry['steps']} training steps ran, not {args.steps}"
-                    log(f"  warning: {entry['warning']}")
-                log(f"  {entry['steady_examples_per_sec']:.1f} ex/s steady, {entry['median_examples_per_sec']:.1f} "
-                    f"median, {entry['cpu_cores_used']:.2f} cores, first step {entry['first_step_seconds']:.1f}s, "
-                    f"process {run['process_seconds']:.0f}s")
-            except (ValueError, KeyError, TypeError) as e:
-                entry["error"] = str(e)
-                log(f"  FAILED: {e}; last lines of {log_file}:\n{_tail(log_file)}")
-            results[name]["reps"].append(entry)
+            results[name]["reps"].append(run_once(name, rep, args, results[name], common_flags, features, hf_dir,
+                                                  runs_dir))
 
     for r in results.values():
         good = [e for e in r["reps"] if "steady_examples_per_sec" in e]
@@ -561,21 +458,26 @@ def main(argv: list[str] | None = None) -> int:
             r["summary"]["mean_padded_length"] = statistics.median(lengths) if lengths else None
         elif r["reps"]:
             r["status"] = "failed (see its log)"
-    machine["load_average_end"] = load_average()
-    goals = report(results, args, machine, stat)
+    machine["load_average_end"] = common.load_average()
+    return {"benchmark": "training throughput", "machine": machine, "flags_available": flags_available,
+            "settings": {k: v for k, v in vars(args).items()} | {"train_examples": n,
+                                                                  "num_train_epochs": epochs,
+                                                                  "common_flags": common_flags},
+            "variants": results}
 
-    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-    document = {"benchmark": "training throughput", "machine": machine, "flags_available": flags_available,
-                "settings": {k: v for k, v in vars(args).items()} | {"train_examples": n,
-                                                                      "num_train_epochs": epochs,
-                                                                      "common_flags": common},
-                "variants": results, "goals": goals}
-    with open(args.output + ".tmp", "w") as f:
-        json.dump(document, f, indent=1)
-    os.replace(args.output + ".tmp", args.output)
+
+def report(document: dict, args: argparse.Namespace) -> int:
+    """Prints the table and the goals, writes the JSON; returns the exit status (1 if a
+    variant that could run has no result)."""
+    results = document["variants"]
+    document["goals"] = print_table(results, args, document["machine"], f"{args.statistic}_examples_per_sec")
+    common.write_json(args.output, document, indent=1)
     log(f"wrote {args.output}")
     return 0 if all(r.get("summary") or r["status"].startswith("flag not available") for r in results.values()) \
         else 1
+
+
+main = common.entry_point(parse_args, run, report)
 
 
 if __name__ == "__main__":

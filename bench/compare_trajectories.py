@@ -37,7 +37,10 @@ import time
 
 import numpy as np
 
-PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if __name__ == "__main__":  # `python bench/NAME.py`: import from the project root
+    sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from bench import common  # noqa: E402
+
 CLASSIFIER_INIT_SEED = 1234
 
 
@@ -63,8 +66,7 @@ def schedule(steps: int, warmup_proportion: float):
 
 # ------------------------------------------------------------------------------------ TF
 def run_tf(args) -> dict:
-    sys.path.insert(0, PROJECT_ROOT)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    common.quiet_tensorflow()
     import tensorflow.compat.v1 as tf
 
     import modeling
@@ -116,8 +118,7 @@ def run_hf(args) -> dict:
     import transformers
     from transformers import BertForSequenceClassification
 
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from torch_reference import build_optimizer
+    from bench.torch_reference import build_optimizer
 
     torch.set_num_threads(args.threads)
     transformers.logging.set_verbosity_error()
@@ -179,14 +180,18 @@ def run_hf(args) -> dict:
 
 # ------------------------------------------------------------------------------- compare
 def compare(paths: list[str]) -> int:
-    runs = [json.load(open(p)) for p in paths]
+    """Prints the loss table of the runs in `paths` (JSON files; the first is the baseline)."""
+    runs = []
+    for path in paths:
+        with open(path) as f:
+            runs.append(json.load(f))
     base = runs[0]
     n = len(base["losses"])
     marks = sorted({0, 1, 2, 3, 5, 10, n // 4, n // 2, 3 * n // 4, n - 1} & set(range(n)))
-    print("| step | " + " | ".join(r["impl"] for r in runs) + " |")
+    print(common.markdown_row(["step", *(r["impl"] for r in runs)]))
     print("|---" * (len(runs) + 1) + "|")
     for k in marks:
-        print(f"| {k + 1} | " + " | ".join(f"{r['losses'][k]:.6f}" for r in runs) + " |")
+        print(common.markdown_row([k + 1, *(f"{r['losses'][k]:.6f}" for r in runs)]))
     for r in runs[1:]:
         diff = np.abs(np.asarray(r["losses"]) - np.asarray(base["losses"]))
         print(f"max |loss difference| vs {base['impl']}: {r['impl']}: {diff.max():.2e} "
@@ -194,7 +199,7 @@ def compare(paths: list[str]) -> int:
     return 0
 
 
-def main(argv=None) -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("mode", choices=["tf", "hf", "compare"])
     parser.add_argument("files", nargs="*", help="compare: the JSON files (the first is the baseline)")
@@ -211,17 +216,32 @@ def main(argv=None) -> int:
     parser.add_argument("--warmup_proportion", type=float, default=0.1)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", help="JSON file to write (tf, hf)")
-    args = parser.parse_args(argv)
-    if args.mode == "compare":
-        return compare(args.files)
+    return parser.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> dict:
+    """One implementation's trajectory (modes tf and hf), with the settings it ran with."""
     result = run_tf(args) if args.mode == "tf" else run_hf(args)
     result.update(steps=args.steps, batch_size=args.batch_size, learning_rate=args.learning_rate,
                   warmup_proportion=args.warmup_proportion, features=args.features)
+    return result
+
+
+def report(result: dict, args: argparse.Namespace) -> int:
+    """Writes the trajectory to --out and prints a one-line summary."""
     with open(args.out, "w") as f:
         json.dump(result, f, indent=1)
     print(f"{result['impl']}: {len(result['losses'])} steps in {result['seconds']:.0f}s; "
           f"loss {result['losses'][0]:.4f} -> {result['losses'][-1]:.4f}")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.mode == "compare":  # the report of earlier runs
+        return compare(args.files)
+    results = run(args)
+    return report(results, args)
 
 
 if __name__ == "__main__":

@@ -47,7 +47,11 @@ import sys
 import time
 
 import numpy as np
-from torch_reference import batch_tensors, build_optimizer, training_step
+
+if __name__ == "__main__":  # `python bench/NAME.py`: import from the project root
+    sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from bench import common  # noqa: E402
+from bench.torch_reference import batch_tensors, build_optimizer, training_step  # noqa: E402
 
 
 def load_features(path: str) -> dict:
@@ -94,19 +98,6 @@ def tokenizer_agreement(tokenizer, feats: dict, split: str, max_seq_length: int)
             "first_differences": examples}
 
 
-def binary_metrics(gold: np.ndarray, predicted: np.ndarray) -> dict:
-    tp = float(np.sum((predicted == 1) & (gold == 1)))
-    tn = float(np.sum((predicted == 0) & (gold == 0)))
-    fp = float(np.sum((predicted == 1) & (gold == 0)))
-    fn = float(np.sum((predicted == 0) & (gold == 1)))
-    precision = tp / (tp + fp) if tp + fp else 0.0
-    recall = tp / (tp + fn) if tp + fn else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    denom = math.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
-    mcc = (tp * tn - fp * fn) / denom if denom else 0.0
-    return {"accuracy": (tp + tn) / len(gold), "f1": f1, "mcc": mcc, "precision": precision, "recall": recall}
-
-
 def dev_predictions_tsv(label_names, gold, probs) -> str:
     """The layout of run_classifier's dev_predictions.tsv (reports.dev_predictions_tsv)."""
     lines = ["\t".join(["index", "gold", "predicted", "correct", *(f"prob_{n}" for n in label_names)])]
@@ -118,7 +109,7 @@ def dev_predictions_tsv(label_names, gold, probs) -> str:
 
 
 # ---------------------------------------------------------------------------------- main
-def main(argv=None) -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--features", required=True, help=".npz of bench/prepare_features.py")
     parser.add_argument("--model_dir", required=True, help="Hugging Face BERT directory")
@@ -138,8 +129,12 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--log_every", type=int, default=10, help="steps between progress lines")
     parser.add_argument("--allow_tokenizer_mismatch", action="store_true")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
 
+
+def run(args: argparse.Namespace) -> dict:
+    """Checks the tokenizer, trains, evaluates on dev; returns results.json's content and
+    the text of dev_predictions.tsv."""
     t_process = time.time()
     import torch
     import transformers
@@ -165,7 +160,7 @@ def main(argv=None) -> int:
     if agreement["dev"]["full_ids_agree"] != agreement["dev"]["examples"] and not args.allow_tokenizer_mismatch:
         print("hf_finetune: the reference tokenizer disagrees with ours on the dev set; refusing to go on "
               "(--allow_tokenizer_mismatch to override)", file=sys.stderr)
-        return 3
+        raise SystemExit(3)
 
     # 2. Data, model, optimizer, schedule.
     n_train = len(feats["train_label_ids"])
@@ -225,11 +220,9 @@ def main(argv=None) -> int:
     eval_seconds = time.time() - t_eval
     probs = np.concatenate(probs)
     gold = feats["dev_label_ids"].astype(np.int64)
-    metrics = binary_metrics(gold, probs.argmax(axis=1))
+    metrics = common.binary_metrics(gold, probs.argmax(axis=1))
     metrics["eval_loss"] = float(sum(dev_losses)) / n_dev
 
-    with open(os.path.join(args.output_dir, "dev_predictions.tsv"), "w") as f:
-        f.write(dev_predictions_tsv(label_list, gold, probs))
     result = {
         "implementation": "hf",
         "task": str(feats["task"]),
@@ -252,11 +245,22 @@ def main(argv=None) -> int:
             "attn_implementation": model.config._attn_implementation,
             "tokenizer_class": type(tokenizer).__name__},
     }
+    return {"result": result, "dev_predictions_tsv": dev_predictions_tsv(label_list, gold, probs)}
+
+
+def report(results: dict, args: argparse.Namespace) -> int:
+    """Writes dev_predictions.tsv and results.json to --output_dir; prints the dev metrics."""
+    result = results["result"]
+    with open(os.path.join(args.output_dir, "dev_predictions.tsv"), "w") as f:
+        f.write(results["dev_predictions_tsv"])
     with open(os.path.join(args.output_dir, "results.json"), "w") as f:
         json.dump(result, f, indent=1)
-    print(f"dev: {json.dumps(metrics)}; train {train_seconds:.0f}s "
+    print(f"dev: {json.dumps(result['metrics'])}; train {result['train_seconds']:.0f}s "
           f"({result['train_examples_per_sec']:.1f} examples/sec)", flush=True)
     return 0
+
+
+main = common.entry_point(parse_args, run, report)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 The accuracy comparison (`bench/accuracy.sh`) feeds both implementations the same token
 ids: `run_classifier.py` builds its TFRecords with `tokenization.FullTokenizer` and
-`classifier_data.convert_single_example`; this script runs the very same two functions
+`features.convert_single_example`; this script runs the very same two functions
 (same processor, vocabulary, casing, max_seq_length, truncation) and saves the result
 as plain integer arrays that `bench/hf_finetune.py` (Hugging Face + PyTorch, in its own
 virtualenv) reads. So any difference in accuracy comes from the training code, not from
@@ -28,16 +28,17 @@ import argparse
 import os
 import sys
 
-PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if PROJECT_ROOT not in sys.path:
-    sys.path.insert(0, PROJECT_ROOT)
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+if __name__ == "__main__":  # `python bench/NAME.py`: import from the project root
+    sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from bench import common  # noqa: E402
+
+common.quiet_tensorflow()
 
 import numpy as np  # noqa: E402
 
 import processors  # noqa: E402
 import tokenization  # noqa: E402
-from classifier_data import build_tokens, convert_single_example  # noqa: E402
+from bert_estimator.features import build_tokens, convert_single_example  # noqa: E402
 
 
 def split_arrays(examples, label_list, max_seq_length, tokenizer, truncation="head") -> dict:
@@ -62,7 +63,7 @@ def split_arrays(examples, label_list, max_seq_length, tokenizer, truncation="he
     }
 
 
-def main(argv=None) -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--task", required=True, help="run_classifier task name (sst-2, cola, mrpc, ...)")
     parser.add_argument("--data_dir", required=True)
@@ -70,8 +71,11 @@ def main(argv=None) -> int:
     parser.add_argument("--max_seq_length", type=int, required=True)
     parser.add_argument("--do_lower_case", type=int, default=1)
     parser.add_argument("--output", required=True, help=".npz file to write")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
 
+
+def run(args: argparse.Namespace) -> dict:
+    """The arrays of the module docstring, both splits."""
     processor = processors.get_processor(args.task)
     label_list = processor.get_labels()
     tokenizer = tokenization.FullTokenizer(args.vocab_file, do_lower_case=bool(args.do_lower_case))
@@ -84,13 +88,21 @@ def main(argv=None) -> int:
         for key, value in split_arrays(examples, label_list, args.max_seq_length, tokenizer).items():
             arrays[f"{split}_{key}"] = value
         lengths = np.diff(arrays[f"{split}_full_offsets"])
-        print(f"{args.task} {split}: {len(examples)} examples, mean length {lengths.mean():.1f}, "
-              f"max {lengths.max()}, truncated {(lengths > args.max_seq_length).sum()}", file=sys.stderr)
+        common.log(f"{args.task} {split}: {len(examples)} examples, mean length {lengths.mean():.1f}, "
+                   f"max {lengths.max()}, truncated {(lengths > args.max_seq_length).sum()}")
+    return arrays
+
+
+def report(arrays: dict, args: argparse.Namespace) -> int:
+    """Writes the arrays to --output (atomically)."""
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     tmp = args.output + ".tmp.npz"
     np.savez_compressed(tmp, **arrays)
     os.replace(tmp, args.output)
     return 0
+
+
+main = common.entry_point(parse_args, run, report)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ is what the step costs.
     .venv/bin/python bench/profile_train_step.py --use_amp         # ours with oneDNN bfloat16
 
 Each program runs in a subprocess of its own (the original needs the `tensorflow.contrib`
-shim of `tests/original_run_classifier.py` and TF1 shapes).
+shim of `bert_estimator.reference` and TF1 shapes).
 """
 
 from __future__ import annotations
@@ -28,7 +28,9 @@ import subprocess
 import sys
 import time
 
-PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if __name__ == "__main__":  # `python bench/NAME.py`: import from the project root
+    sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from bench import common  # noqa: E402
 
 # all-MiniLM-L6-v2's architecture (its vocabulary is BERT's uncased one).
 MINILM = dict(vocab_size=30522, hidden_size=384, num_hidden_layers=6, num_attention_heads=12,
@@ -57,16 +59,15 @@ def build_and_profile(program: str, steps: int, warmup: int, use_amp: bool) -> d
     import numpy as np
 
     if program == "original":
-        sys.path.insert(0, os.path.join(PROJECT_ROOT, "tests"))
-        from original_run_classifier import _install_contrib_shim
+        from bert_estimator import reference
 
-        _install_contrib_shim()
+        reference.install_shims()
         import tensorflow.compat.v1 as tf
 
-        tf.disable_v2_tensorshape()
-        from bert import modeling, optimization, run_classifier
+        tf.disable_v2_tensorshape()  # the original reads TF1 Dimensions (`.shape[-1].value`)
+        modeling, optimization, run_classifier = (
+            reference.load(name) for name in ("modeling", "optimization", "run_classifier"))
     else:
-        sys.path.insert(0, PROJECT_ROOT)
         import tensorflow.compat.v1 as tf
         from tensorflow.core.protobuf import rewriter_config_pb2
 
@@ -134,42 +135,54 @@ def grouped_shares(op_micros: dict) -> list[tuple[str, float]]:
     return [(name, us / total) for name, us in groups.most_common()]
 
 
-def main() -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=int, default=5, help="timed steps, then as many traced ones")
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--use_amp", action="store_true", help="profile ours with oneDNN bfloat16 only")
     parser.add_argument("--top", type=int, default=12, help="rows of the table")
     parser.add_argument("--child", choices=["ours", "original"], help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.child:
-        print(json.dumps(build_and_profile(args.child, args.steps, args.warmup, args.use_amp)))
-        return
+    return parser.parse_args(argv)
 
+
+def run(args: argparse.Namespace) -> list[dict]:
+    """Each program's profile, each measured in a child process of its own."""
     programs = ["ours"] if args.use_amp else ["original", "ours"]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     results = []
     for program in programs:
-        print(f"profiling {program} ...", file=sys.stderr, flush=True)
+        common.log(f"profiling {program} ...")
         child = [sys.executable, os.path.abspath(__file__), "--child", program, "--steps", str(args.steps),
                  "--warmup", str(args.warmup)] + (["--use_amp"] if args.use_amp else [])
         out = subprocess.run(child, env=env, capture_output=True, text=True)
         if out.returncode != 0:
             sys.exit(f"profile_train_step.py: error: the {program} child failed:\n{out.stderr[-2000:]}")
         results.append(json.loads(out.stdout.strip().splitlines()[-1]))
-    with open("/proc/loadavg") as f:
-        load = f.read().split()[:3]
+    return results
+
+
+def report(results: list[dict], args: argparse.Namespace) -> None:
+    """Prints the table of op-time shares and the untraced step's wall time."""
     print(f"One training step, MiniLM config, batch 32, seq 128, CPU ({os.cpu_count()} cores); load average "
-          f"{' / '.join(load)} at the end. Op time by op type, summed over {args.steps} traced steps.\n")
+          f"{common.format_load()} at the end. Op time by op type, summed over {args.steps} traced steps.\n")
     shares = [dict(grouped_shares(r["op_micros"])) for r in results]
     names = sorted(set().union(*shares), key=lambda n: -max(s.get(n, 0) for s in shares))[:args.top]
     titles = [r["program"] + (" --use_amp" if r["use_amp"] else "") for r in results]
-    print("| op type | " + " | ".join(titles) + " |")
+    print(common.markdown_row(["op type", *titles]))
     print("|---|" + "---:|" * len(results))
     for name in names:
-        print(f"| {name} | " + " | ".join(f"{s.get(name, 0):.1%}" for s in shares) + " |")
-    print("| **untraced step, wall** | " + " | ".join(
-        f"{r['step_seconds'] * 1000:,.0f} ms ({r['examples_per_second']:.1f} ex/s)" for r in results) + " |")
+        print(common.markdown_row([name, *(f"{s.get(name, 0):.1%}" for s in shares)]))
+    print(common.markdown_row(["**untraced step, wall**", *(
+        f"{r['step_seconds'] * 1000:,.0f} ms ({r['examples_per_second']:.1f} ex/s)" for r in results)]))
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    if args.child:  # a subprocess of run()
+        print(json.dumps(build_and_profile(args.child, args.steps, args.warmup, args.use_amp)))
+        return
+    results = run(args)
+    report(results, args)
 
 
 if __name__ == "__main__":

@@ -33,8 +33,11 @@ import statistics
 import sys
 from statistics import mean
 
-PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+if __name__ == "__main__":  # `python bench/NAME.py`: import from the project root
+    sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from bench import common  # noqa: E402
+
+common.quiet_tensorflow()
 
 TASK_ORDER = ["sst-2", "mrpc", "cola"]
 TASK_TITLES = {"sst-2": "SST-2", "mrpc": "MRPC", "cola": "CoLA"}
@@ -82,15 +85,9 @@ def read_predictions(path: str) -> tuple[list[int], list[int]]:
 
 
 def binary_metrics(gold: list[int], predicted: list[int]) -> dict:
-    tp = sum(1 for g, p in zip(gold, predicted) if g == 1 and p == 1)
-    tn = sum(1 for g, p in zip(gold, predicted) if g == 0 and p == 0)
-    fp = sum(1 for g, p in zip(gold, predicted) if g == 0 and p == 1)
-    fn = sum(1 for g, p in zip(gold, predicted) if g == 1 and p == 0)
-    precision = tp / (tp + fp) if tp + fp else 0.0
-    recall = tp / (tp + fn) if tp + fn else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    denom = math.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
-    return {"accuracy": (tp + tn) / len(gold), "f1": f1, "mcc": (tp * tn - fp * fn) / denom if denom else 0.0}
+    """Accuracy, F1 and Matthews correlation: the metrics both implementations report."""
+    metrics = common.binary_metrics(gold, predicted)
+    return {key: metrics[key] for key in EVAL_RESULT_KEYS}
 
 
 def read_eval_results(path: str) -> dict:
@@ -268,13 +265,20 @@ def compare(task: str, metric: str, task_runs: list[dict], reference_impl: str =
             "ours_min": min(ours), "ours_max": max(ours), "ok": ok}
 
 
-def main(argv=None) -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--results_dir", default=os.path.join(PROJECT_ROOT, "runs", "accuracy"))
-    args = parser.parse_args(argv)
+    parser.add_argument("--results_dir", default=os.path.join(common.PROJECT_ROOT, "runs", "accuracy"))
+    return parser.parse_args(argv)
 
-    runs = [collect_run(os.path.dirname(p)) for p in
+
+def run(args: argparse.Namespace) -> list[dict]:
+    """Every run under --results_dir, collected."""
+    return [collect_run(os.path.dirname(p)) for p in
             sorted(glob.glob(os.path.join(args.results_dir, "*", "*", "seed*", "job.json")))]
+
+
+def report(runs: list[dict], args: argparse.Namespace) -> int:
+    """Writes results.tsv, results.json and summary.md to --results_dir, prints summary.md."""
     if not runs:
         print(f"summarize_accuracy: no runs under {args.results_dir}", file=sys.stderr)
         return 1
@@ -305,6 +309,9 @@ def main(argv=None) -> int:
         print(f"warning: {r['dir']}: metrics from dev_predictions.tsv differ from the run's own by "
               f"{r['eval_results_max_abs_diff']:.2g}", file=sys.stderr)
     return 0
+
+
+main = common.entry_point(parse_args, run, report)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from processors.base import (  # noqa: F401
     InputExample,
     InputFeatures,
     PaddingInputExample,
+    check_labels,
 )
 from processors.csv_tasks import CsvProcessor
 from processors.glue import (
@@ -52,7 +53,7 @@ PROCESSORS: dict = {
 
 __all__ = [
     "CLASSIFICATION", "REGRESSION", "DataError", "DataProcessor", "InputExample", "InputFeatures",
-    "PaddingInputExample", "PROCESSORS", "get_processor",
+    "PaddingInputExample", "PROCESSORS", "check_labels", "get_processor",
     *sorted(cls.__name__ for cls in PROCESSORS.values()),
 ]
 

@@ -1,7 +1,7 @@
 """The data types every processor shares: examples, features and the processor base class.
 
 A processor only reads files and yields `InputExample`s, in a stable order with stable
-guids. Tokenization, truncation and TFRecord I/O live in `classifier_data`.
+guids. Tokenization, truncation and TFRecord I/O live in `bert_estimator.features`.
 """
 
 from __future__ import annotations
@@ -15,6 +15,9 @@ from typing import Optional, Union
 
 import tensorflow.compat.v1 as tf
 
+from bert_estimator.errors import UserError
+from bert_estimator.textfiles import decode_utf8
+
 # Lines of GLUE's TSVs can exceed csv's default 128 KiB field limit (long MNLI premises
 # are fine, but user CSVs with whole documents are not).
 csv.field_size_limit(sys.maxsize)
@@ -23,7 +26,7 @@ CLASSIFICATION = "classification"
 REGRESSION = "regression"
 
 
-class DataError(ValueError):
+class DataError(UserError, ValueError):
     """A data file is missing, unreadable or malformed. The message is one line that
     names the file (and row, where there is one) and says what is wrong."""
 
@@ -149,15 +152,7 @@ def read_text(path: str) -> str:
     require_file(path)
     with tf.io.gfile.GFile(path, "rb") as f:
         raw = f.read()
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        line = raw.count(b"\n", 0, e.start) + 1
-        raise DataError(
-            f"{path} line {line}: byte 0x{raw[e.start]:02x} is not valid UTF-8; "
-            "re-encode the file as UTF-8 (e.g. iconv -f latin1 -t utf-8)"
-        ) from None
-    return text
+    return decode_utf8(raw, path, DataError)
 
 
 def check_row(path: str, row_index: int, row: list, needed: int) -> None:
@@ -169,10 +164,24 @@ def check_row(path: str, row_index: int, row: list, needed: int) -> None:
         )
 
 
+def unknown_label(where: str, label, labels, source: Optional[str] = None) -> DataError:
+    """The one error for a label outside the label list, wherever it is found (a file row,
+    an example before training, an example being converted)."""
+    suffix = f" ({source})" if source else ""
+    return DataError(f"{where}: label {label!r} is not one of {list(labels)}{suffix}")
+
+
 def check_label(path: str, row_index: int, label: str, labels) -> None:
-    """Raises DataError when `label` is not one of `labels` (row_index is 0-based)."""
+    """Raises DataError when `label` of row `row_index` (0-based) of `path` is not one of `labels`."""
     if label not in labels:
-        raise DataError(
-            f"{os.path.basename(path)} row {row_index + 1}: label {label!r} is not one of "
-            f"{list(labels)} ({path})"
-        )
+        raise unknown_label(f"{os.path.basename(path)} row {row_index + 1}", label, labels, path)
+
+
+def check_labels(label_list, splits: dict) -> None:
+    """Raises DataError for the first labelled example of `splits` ({name: examples or
+    None}) whose label is not in `label_list`."""
+    known = set(label_list)
+    for split, examples in splits.items():
+        for example in examples or ():
+            if example.label is not None and example.label not in known:
+                raise unknown_label(f"{split} example {example.guid}", example.label, label_list)

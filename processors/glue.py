@@ -112,6 +112,13 @@ class GlueProcessor(DataProcessor):
     def get_labels(self) -> list[str]:
         return list(self.LABELS)
 
+    def get_test_ids(self, data_dir: str) -> list[str]:
+        """The `index` column (the first) of the test rows, in the order of
+        `get_test_examples`: the ids a GLUE submission file is keyed by."""
+        path = os.path.join(data_dir, self.TEST_FILE)
+        rows = read_tsv_rows(path)
+        return [row[0] for i, row in enumerate(rows) if not (self.TEST_HEADER and i == 0)]
+
     # ------------------------------------------------------------------ internals
     def _guid(self, set_type: str, index: int, row: list[str]) -> str:
         return f"{set_type}-{index}"
@@ -185,6 +192,35 @@ class MnliProcessor(GlueProcessor):
 
     def _guid(self, set_type: str, index: int, row: list[str]) -> str:
         return f"{set_type}-{row[0]}"
+
+
+    DIAGNOSTIC_FILE = "diagnostic.tsv"
+
+    def diagnostic_file(self, data_dir: str) -> Optional[str]:
+        """GLUE's diagnostic set (AX), scored with an MNLI model: `diagnostic.tsv` in the
+        data directory or in GLUE's `diagnostic/` beside it; None when absent."""
+        for path in (os.path.join(data_dir, self.DIAGNOSTIC_FILE),
+                     os.path.join(data_dir, os.pardir, "diagnostic", self.DIAGNOSTIC_FILE)):
+            if os.path.isfile(path):
+                return path
+        return None
+
+    def get_diagnostic_examples(self, path: str) -> list[InputExample]:
+        """The rows of `diagnostic.tsv` (index, sentence1, sentence2; a header), labelled
+        with the first label as test examples are."""
+        examples = []
+        for i, row in enumerate(read_tsv_rows(path)):
+            if i == 0:
+                continue
+            check_row(path, i, row, 3)
+            examples.append(InputExample(guid=f"diagnostic-{row[0]}", text_a=row[1], text_b=row[2],
+                                         label=self._test_label()))
+        if not examples:
+            raise DataError(f"no examples in {path}")
+        return examples
+
+    def get_diagnostic_ids(self, path: str) -> list[str]:
+        return [row[0] for i, row in enumerate(read_tsv_rows(path)) if i > 0]
 
 
 class MnliMismatchedProcessor(MnliProcessor):

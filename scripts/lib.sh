@@ -227,8 +227,15 @@ bert_present() {
   [[ -f "$1/bert_config.json" && -f "$1/vocab.txt" && -f "$1/bert_model.ckpt.index" ]]
 }
 
-# The --do_lower_case the model's name implies: False for Google's cased models.
+# The --do_lower_case of the model in $1: its casing record (a converted model), else
+# what its name implies (False for Google's cased models).
 lower_case_for() {
+  # A converted model records its casing (convert_checkpoint.py's tokenizer_config.json).
+  local record="$1/tokenizer_config.json"
+  if [[ -f "$record" ]]; then
+    if grep -Eq '"do_lower_case": *false' "$record"; then printf 'False\n'; return; fi
+    if grep -Eq '"do_lower_case": *true' "$record"; then printf 'True\n'; return; fi
+  fi
   case "$(basename -- "$1")" in
     cased_* | multi_cased_* | wwm_cased_*) printf 'False\n' ;;
     *) printf 'True\n' ;;

@@ -20,8 +20,11 @@ and reads \$GLUE_DIR/MNLI; to evaluate an MNLI model rather than train again, pa
 Runs run_classifier.py --task_name=<task> --do_train --do_eval --do_predict on
 \$GLUE_DIR/<TASK> with the recipe of google-research/bert's README:
   --max_seq_length=128 --train_batch_size=32 --learning_rate=2e-5 --num_train_epochs=3
-(batch 32 at 128 tokens fits a 12 GB GPU with BERT-Base). eval_results.txt (dev set)
-and test_results.tsv (test-set probabilities, for a GLUE submission) land in \$OUTPUT_DIR.
+(batch 32 at 128 tokens fits a 12 GB GPU with BERT-Base). eval_results.txt (dev set),
+test_results.tsv (test-set probabilities, as the original writes them) and the GLUE
+submission file (e.g. MRPC.tsv: index<TAB>label, what gluebenchmark.com accepts) land in
+\$OUTPUT_DIR. For the paper's full protocol (learning-rate sweep, restarts, selection on
+dev, submission.zip) use scripts/reproduce_glue.py.
 Flags given after TASK go to run_classifier.py after these defaults and so override
 them, e.g. scripts/run_glue.sh RTE --num_train_epochs=4 --seed=1
 

@@ -31,8 +31,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def minilm_tf(tmp_path_factory):
-    import assets
-    import convert_checkpoint
+    from bert_estimator import assets, convert_checkpoint
 
     try:
         hf_dir = assets.fetch_minilm()

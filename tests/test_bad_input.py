@@ -1,8 +1,10 @@
 """The bad-input matrix: each case gets one line naming the problem, exit status 1, no
 traceback, and no output directory (nothing half-written).
 
-The cases run `run_classifier.run_main` in-process (fast); tests/test_run_classifier.py
-checks the same contract through the command line.
+The run_classifier.py cases run `run_classifier.run_main` in-process (fast);
+tests/test_run_classifier.py checks the same contract through the command line. The
+predict.py and convert_checkpoint.py cases run their command lines. `pytest
+tests/test_bad_input.py -s` prints every message.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import shutil
 
 import pytest
@@ -17,7 +20,7 @@ import tensorflow.compat.v1 as tf
 from absl import flags
 
 import run_classifier
-from tests.conftest import write_tiny_checkpoint
+from tests.conftest import PROJECT_ROOT, run_cli, write_tiny_checkpoint
 
 FLAGS = flags.FLAGS
 
@@ -213,3 +216,319 @@ def test_nan_loss_stops_with_a_message(capsys, case):
     assert exit_info.value.code == 1
     assert last == ("run_classifier.py: error: the training loss became NaN; lower --learning_rate or "
                     "check the data and the checkpoint")
+
+
+# ======================================================================================
+# predict.py and convert_checkpoint.py, through their command lines: one line on stderr
+# (TensorFlow's C++ log lines aside), exit status 1, nothing written.
+# ======================================================================================
+PREDICT = os.path.join(PROJECT_ROOT, "predict.py")
+CONVERTER = os.path.join(PROJECT_ROOT, "convert_checkpoint.py")
+RUN_CLASSIFIER = os.path.join(PROJECT_ROOT, "run_classifier.py")
+_TF_CPP_LOG = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IWEF] ")
+MRPC_HEADER = "Quality\t#1 ID\t#2 ID\t#1 String\t#2 String"
+PAIR = "a fine film\tone to remember"
+
+
+def error_lines(stderr: str) -> list[str]:
+    """The lines of `stderr` that are not TensorFlow's C++ logging."""
+    return [line for line in stderr.splitlines() if line.strip() and not _TF_CPP_LOG.match(line)]
+
+
+def expect_cli_error(prog: str, args: list, message: str) -> str:
+    """Runs `prog` with `args`; checks exit status 1, exactly one line on stderr
+    `<prog>: error: ...` holding `message`, and nothing on stdout. Returns the line."""
+    r = run_cli([prog, *map(str, args)], env={"TF_CPP_MIN_LOG_LEVEL": "3"})
+    lines = error_lines(r.stderr)
+    name = os.path.basename(prog)
+    assert r.returncode == 1, r.stderr[-3000:]
+    assert len(lines) == 1, r.stderr[-3000:]
+    assert lines[0].startswith(f"{name}: error: "), lines[0]
+    assert message in lines[0], lines[0]
+    assert r.stdout == ""
+    print(f"[bad-input] {lines[0]}")
+    return lines[0]
+
+
+def snippet_sentences(n: int) -> list[str]:
+    """`n` real sentences: movie-review snippets (bert_estimator.assets)."""
+    from bert_estimator import assets
+
+    with open(assets.fetch_movie_snippets(), encoding="utf-8", newline="") as f:
+        texts = [line.rstrip("\r\n").split("\t")[2] for line in f]
+    return [t for t in texts if 20 < len(t) < 120][:n]
+
+
+def write_mrpc(data_dir, num_rows: int = 16) -> str:
+    """An MRPC-format task (train.tsv, dev.tsv, test.tsv) of real sentence pairs."""
+    data_dir = str(data_dir)
+    os.makedirs(data_dir, exist_ok=True)
+    texts = snippet_sentences(2 * num_rows)
+    pairs = [(str(i % 2), str(1000 + 2 * i), str(1001 + 2 * i), texts[2 * i], texts[2 * i + 1])
+             for i in range(num_rows)]
+    for split in ("train", "dev", "test"):
+        with open(os.path.join(data_dir, f"{split}.tsv"), "w", encoding="utf-8") as f:
+            f.write(("index" + MRPC_HEADER[7:] if split == "test" else MRPC_HEADER) + "\n")
+            for i, row in enumerate(pairs):
+                f.write("\t".join((str(i), *row[1:]) if split == "test" else row) + "\n")
+    return data_dir
+
+
+def _export(tmp_path_factory, tiny_bert_dir, name, data_args) -> str:
+    """run_classifier.py: one training step of the tiny model, exported (the one export
+    of these tests: the cases that break an export break a copy of it)."""
+    base = tmp_path_factory.mktemp(name)
+    export = base / "export"
+    r = run_cli([RUN_CLASSIFIER, *data_args, f"--output_dir={base / 'out'}", f"--export_dir={export}",
+                 f"--vocab_file={tiny_bert_dir}/vocab.txt", f"--bert_config_file={tiny_bert_dir}/bert_config.json",
+                 f"--init_checkpoint={tiny_bert_dir}/bert_model.ckpt", "--max_seq_length=32", "--do_train",
+                 "--train_batch_size=16", "--num_train_epochs=1", "--write_reports=false"],
+                env={"TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert r.returncode == 0, r.stderr[-3000:]
+    return str(export)
+
+
+@pytest.fixture(scope="module")
+def pair_export(tmp_path_factory, tiny_bert_dir) -> str:
+    """An export of a sentence-pair task (MRPC), its export_info.json saying "pair": true."""
+    data = write_mrpc(tmp_path_factory.mktemp("mrpc_data"))
+    export = _export(tmp_path_factory, tiny_bert_dir, "pair", ["--task_name=mrpc", f"--data_dir={data}"])
+    with open(os.path.join(export, "assets.extra", "export_info.json"), encoding="utf-8") as f:
+        info = json.load(f)
+    assert info["pair"] is True  # run_classifier.py records that an MRPC model reads pairs
+    return export
+
+
+def copy_export(export: str, tmp_path) -> str:
+    copy = str(tmp_path / "export_copy")
+    shutil.copytree(export, copy)
+    return copy
+
+
+def edit_export_info(export: str, **changes) -> None:
+    path = os.path.join(export, "assets.extra", "export_info.json")
+    with open(path, encoding="utf-8") as f:
+        info = json.load(f)
+    info.update(changes)
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(info, f)
+
+
+def texts_file(tmp_path, data: bytes) -> str:
+    path = tmp_path / "texts.txt"
+    path.write_bytes(data)
+    return str(path)
+
+
+# -- predict.py ------------------------------------------------------------------------
+def test_predict_missing_export_dir(tmp_path):
+    expect_cli_error(PREDICT, [f"--export_dir={tmp_path / 'nowhere'}", PAIR],
+                     f"--export_dir not found: {tmp_path / 'nowhere'}")
+
+
+def test_predict_foreign_export_dir(tiny_bert_dir):
+    expect_cli_error(PREDICT, [f"--export_dir={tiny_bert_dir}", PAIR],
+                     f"{tiny_bert_dir} is not a model exported by run_classifier.py --export_dir")
+
+
+def test_predict_export_of_another_format_version(pair_export, tmp_path):
+    export = copy_export(pair_export, tmp_path)
+    edit_export_info(export, format_version=2)
+    expect_cli_error(PREDICT, [f"--export_dir={export}", PAIR],
+                     f"{export} is an export of format version 2, this version reads format version 1 only")
+
+
+def test_predict_export_info_that_is_not_json(pair_export, tmp_path):
+    export = copy_export(pair_export, tmp_path)
+    with open(os.path.join(export, "assets.extra", "export_info.json"), "w") as f:
+        f.write('{"format_version": 1,')
+    expect_cli_error(PREDICT, [f"--export_dir={export}", PAIR], "export_info.json is not valid JSON")
+
+
+def test_predict_truncated_saved_model(pair_export, tmp_path):
+    export = copy_export(pair_export, tmp_path)
+    path = os.path.join(export, "saved_model.pb")
+    with open(path, "rb") as f:
+        data = f.read()
+    with open(path, "wb") as f:
+        f.write(data[:len(data) // 2])
+    expect_cli_error(PREDICT, [f"--export_dir={export}", PAIR], f"{export}: cannot load the SavedModel: ")
+
+
+def test_predict_export_without_its_variables(pair_export, tmp_path):
+    export = copy_export(pair_export, tmp_path)
+    shutil.rmtree(os.path.join(export, "variables"))
+    expect_cli_error(PREDICT, [f"--export_dir={export}", PAIR], f"{export}: cannot load the SavedModel: ")
+
+
+def test_predict_export_without_its_vocab(pair_export, tmp_path):
+    export = copy_export(pair_export, tmp_path)
+    os.remove(os.path.join(export, "assets.extra", "vocab.txt"))
+    expect_cli_error(PREDICT, [f"--export_dir={export}", PAIR],
+                     f"{export} lacks its vocabulary assets.extra/vocab.txt")
+
+
+def test_predict_export_vocab_not_utf8(pair_export, tmp_path):
+    export = copy_export(pair_export, tmp_path)
+    vocab = os.path.join(export, "assets.extra", "vocab.txt")
+    with open(vocab, "ab") as f:
+        f.write("caf\xe9\n".encode("latin-1"))
+    expect_cli_error(PREDICT, [f"--export_dir={export}", PAIR],
+                     f"{export}: vocab file {vocab} line 30523: byte 0xe9 is not valid UTF-8")
+
+
+# The input is read before the export is loaded: for these cases any directory will do.
+def test_predict_empty_input_file(tmp_path):
+    path = texts_file(tmp_path, b"\n  \n\n")
+    expect_cli_error(PREDICT, [f"--export_dir={tmp_path}", f"--input_file={path}"],
+                     f"no text to classify in {path} (all lines empty)")
+
+
+def test_predict_missing_input_file(tmp_path):
+    expect_cli_error(PREDICT, [f"--export_dir={tmp_path}", f"--input_file={tmp_path / 'none.txt'}"],
+                     f"--input_file not found: {tmp_path / 'none.txt'}")
+
+
+@pytest.mark.parametrize("bom", [b"", b"\xef\xbb\xbf"], ids=["no_bom", "bom"])
+def test_predict_input_file_not_utf8(tmp_path, bom):
+    path = texts_file(tmp_path, bom + "a fine film\n\ncaf\xe9 society\n".encode("latin-1"))
+    expect_cli_error(PREDICT, [f"--export_dir={tmp_path}", f"--input_file={path}"],
+                     f"{path} line 3: byte 0xe9 is not valid UTF-8")
+
+
+def test_predict_pair_model_given_a_text_without_tab(pair_export, tmp_path):
+    a, b, c, d = snippet_sentences(4)
+    path = texts_file(tmp_path, f"{a}\t{b}\r\n\r\n{c} {d}\r\n".encode())
+    expect_cli_error(PREDICT, [f"--export_dir={pair_export}", f"--input_file={path}"],
+                     f"{path} line 3 has no TAB: the model of {pair_export} reads sentence pairs")
+
+
+def test_predict_pair_model_takes_pairs(pair_export, tmp_path):
+    a, b, c, d = snippet_sentences(4)
+    r = run_cli([PREDICT, f"--export_dir={pair_export}", "--output_format=json", f"{a}\t{b}", f"{c}\t{d}"],
+                env={"TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert r.returncode == 0, r.stderr
+    assert [json.loads(line)["text_b"] for line in r.stdout.splitlines()] == [b, d]
+
+
+def test_predict_non_positive_batch_size(tmp_path):
+    expect_cli_error(PREDICT, [f"--export_dir={tmp_path}", "--batch_size=0", "a fine film"],
+                     "--batch_size must be positive, got 0")
+
+
+# -- convert_checkpoint.py -------------------------------------------------------------
+TINY_HF_CONFIG = {
+    "architectures": ["BertModel"], "model_type": "bert", "vocab_size": 40, "hidden_size": 16,
+    "num_hidden_layers": 1, "num_attention_heads": 4, "intermediate_size": 24, "hidden_act": "gelu",
+    "hidden_dropout_prob": 0.1, "attention_probs_dropout_prob": 0.1, "max_position_embeddings": 24,
+    "type_vocab_size": 2, "initializer_range": 0.02, "layer_norm_eps": 1e-12,
+}
+
+
+def make_hf_dir(path, config=None) -> str:
+    """A complete HF BERT directory: config.json, vocab.txt, model.safetensors (random)."""
+    import numpy as np
+
+    from bert_estimator.hf_weights import save_safetensors
+
+    config = dict(TINY_HF_CONFIG, **(config or {}))
+    os.makedirs(path)
+    with open(os.path.join(path, "config.json"), "w") as f:
+        json.dump(config, f)
+    tokens = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [f"tok{i}" for i in range(config["vocab_size"] - 5)]
+    with open(os.path.join(path, "vocab.txt"), "w") as f:
+        f.write("\n".join(tokens) + "\n")
+    rng = np.random.default_rng(0)
+    h, inter = config["hidden_size"], config["intermediate_size"]
+    shapes = {"embeddings.word_embeddings.weight": (config["vocab_size"], h),
+              "embeddings.position_embeddings.weight": (config["max_position_embeddings"], h),
+              "embeddings.token_type_embeddings.weight": (config["type_vocab_size"], h),
+              "embeddings.LayerNorm.weight": (h,), "embeddings.LayerNorm.bias": (h,),
+              "pooler.dense.weight": (h, h), "pooler.dense.bias": (h,)}
+    for i in range(config["num_hidden_layers"]):
+        for name, shape in (("attention.self.query", (h, h)), ("attention.self.key", (h, h)),
+                            ("attention.self.value", (h, h)), ("attention.output.dense", (h, h)),
+                            ("intermediate.dense", (inter, h)), ("output.dense", (h, inter))):
+            shapes[f"encoder.layer.{i}.{name}.weight"] = shape
+            shapes[f"encoder.layer.{i}.{name}.bias"] = shape[:1]
+        for name in ("attention.output.LayerNorm", "output.LayerNorm"):
+            shapes[f"encoder.layer.{i}.{name}.weight"] = (h,)
+            shapes[f"encoder.layer.{i}.{name}.bias"] = (h,)
+    save_safetensors(os.path.join(path, "model.safetensors"),
+                     {name: rng.standard_normal(shape).astype(np.float32) for name, shape in shapes.items()})
+    return str(path)
+
+
+@pytest.fixture()
+def hf(tmp_path):
+    """A valid HF directory and the output directory to create (in a parent of its own,
+    so that leftovers of a failed conversion would show)."""
+    hf_dir = make_hf_dir(tmp_path / "hf")
+    parent = tmp_path / "converted"
+    parent.mkdir()
+    return {"dir": hf_dir, "out": parent / "bert", "parent": parent}
+
+
+def expect_convert_error(hf, message, hf_dir=None, *extra):
+    line = expect_cli_error(CONVERTER, ["--hf_dir", hf_dir or hf["dir"], "--output_dir", hf["out"], *extra],
+                            message)
+    if not any(arg == "--overwrite" for arg in extra):
+        assert os.listdir(hf["parent"]) == [], "nothing may be written for bad input"
+    return line
+
+
+def test_convert_then_the_same_command_is_refused(hf):
+    r = run_cli([CONVERTER, "--hf_dir", hf["dir"], "--output_dir", str(hf["out"])], env={"TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert r.returncode == 0, r.stderr
+    before = sorted(os.listdir(hf["out"]))
+    assert "bert_model.ckpt.index" in before
+    expect_cli_error(CONVERTER, ["--hf_dir", hf["dir"], "--output_dir", hf["out"]],
+                     f"{hf['out']} already exists and is not empty (pass --overwrite)")
+    assert sorted(os.listdir(hf["out"])) == before
+    assert os.listdir(hf["parent"]) == ["bert"]
+
+
+def test_convert_missing_hf_dir(hf, tmp_path):
+    expect_convert_error(hf, f"{tmp_path / 'nowhere'} is not a directory", str(tmp_path / "nowhere"))
+
+
+@pytest.mark.parametrize("missing, message", [
+    ("config.json", "no config.json in "),
+    ("model.safetensors", "no weights in "),
+    ("vocab.txt", "no vocab.txt in "),
+])
+def test_convert_hf_dir_missing_a_file(hf, missing, message):
+    os.remove(os.path.join(hf["dir"], missing))
+    expect_convert_error(hf, message + hf["dir"])
+
+
+def test_convert_roberta_config(tmp_path, hf):
+    hf_dir = make_hf_dir(tmp_path / "roberta", {"model_type": "roberta", "architectures": ["RobertaModel"]})
+    expect_convert_error(hf, "config.json has model_type 'roberta'; only 'bert' can be converted", hf_dir)
+
+
+def test_convert_config_that_is_not_json(hf):
+    with open(os.path.join(hf["dir"], "config.json"), "w") as f:
+        f.write('{"model_type": "bert",')
+    expect_convert_error(hf, f"cannot read {hf['dir']}/config.json: ")
+
+
+def test_convert_vocab_not_utf8(hf):
+    path = os.path.join(hf["dir"], "vocab.txt")
+    with open(path, "ab") as f:
+        f.write("caf\xe9\n".encode("latin-1"))
+    expect_convert_error(hf, f"{path} line 41: byte 0xe9 is not valid UTF-8")
+
+
+@pytest.mark.parametrize("keep, message", [
+    (0.5, "is truncated: tensor "),
+    (100, "is not a safetensors file (header length "),
+    (5, "is not a safetensors file (shorter than 8 bytes)"),
+], ids=["data", "header", "length"])
+def test_convert_truncated_safetensors(hf, keep, message):
+    path = os.path.join(hf["dir"], "model.safetensors")
+    with open(path, "rb") as f:
+        data = f.read()
+    with open(path, "wb") as f:
+        f.write(data[:int(len(data) * keep) if keep < 1 else keep])
+    expect_convert_error(hf, f"{path} {message}")

@@ -3,6 +3,8 @@
 * tiny random HF directories built here: names, shapes, values (transposes checked
   numerically), the `bert.` prefix, unused / missing / ignored tensors, every error;
 * the tiny model through TF `BertModel` (ours and Google's original) vs `numpy_forward`;
+* where `--verify` takes its sentences from (cached snippets, ../shared GLUE, built-in),
+  and that it says so;
 * the real all-MiniLM-L6-v2 weights on real GLUE sentences (single sentences and pairs,
   with padding): `sequence_output` and `pooled_output` of BertModel restored from the
   converted checkpoint vs the NumPy reference, max abs diff < 1e-4.
@@ -18,8 +20,8 @@ import struct
 import numpy as np
 import pytest
 
-import convert_checkpoint as cc
-from tests import reference
+from bert_estimator import assets, reference
+from bert_estimator import convert_checkpoint as cc
 from tests.conftest import PROJECT_ROOT, run_cli, shared_path
 
 CONVERTER = os.path.join(PROJECT_ROOT, "convert_checkpoint.py")
@@ -235,7 +237,8 @@ def test_round_trip_names_shapes_values(tmp_path):
     prefix = os.path.join(out, "bert_model.ckpt")
     assert result.checkpoint == prefix
     assert sorted(os.listdir(out)) == ["bert_config.json", "bert_model.ckpt.data-00000-of-00001",
-                                       "bert_model.ckpt.index", "conversion_info.json", "vocab.txt"]
+                                       "bert_model.ckpt.index", "conversion_info.json", "tokenizer_config.json",
+                                       "vocab.txt"]
 
     # names and shapes: exactly Google's BertModel variables
     assert ckpt_variables(prefix) == expected_tf_shapes(TINY_HF_CONFIG)
@@ -279,9 +282,14 @@ def test_round_trip_names_shapes_values(tmp_path):
     with open(os.path.join(out, "conversion_info.json")) as f:
         info = json.load(f)
     assert info["source_weights"] == [{"file": "model.safetensors",
-                                       "sha256": cc.sha256_file(os.path.join(hf_dir, "model.safetensors"))}]
+                                       "sha256": assets.sha256_file(os.path.join(hf_dir, "model.safetensors"))}]
     assert info["source_tensor_count"] == len(weights)
     assert info["converted_tensor_count"] == len(expected_tf_shapes(TINY_HF_CONFIG))
+    # the casing (tests/test_casing.py): the tok<N> vocabulary is lower-case, so uncased
+    with open(os.path.join(out, "tokenizer_config.json")) as f:
+        assert json.load(f) == {"do_lower_case": True, "tokenizer_class": "BertTokenizer"}
+    assert result.do_lower_case is True and info["do_lower_case"] is True
+    assert info["casing_source"].startswith("vocab.txt: uncased")
 
 
 def test_prefixed_names_bf16_and_unused_heads_reported(tmp_path, capsys):
@@ -483,7 +491,7 @@ def test_output_is_atomic_and_never_clobbered(tmp_path, monkeypatch):
 def test_cli_errors_are_one_line_without_traceback(tmp_path):
     proc = run_cli([CONVERTER, "--hf_dir", str(tmp_path / "nowhere"), "--output_dir", str(tmp_path / "out")])
     assert proc.returncode == 1
-    assert proc.stderr.strip() == f"error: {tmp_path / 'nowhere'} is not a directory"
+    assert proc.stderr.strip() == f"convert_checkpoint.py: error: {tmp_path / 'nowhere'} is not a directory"
     weights = tiny_hf_weights()
     weights["embeddings.token_type_embeddings.weight"] = np.zeros((3, 16), np.float32)
     hf_dir = make_hf_dir(tmp_path / "hf", weights)
@@ -491,7 +499,7 @@ def test_cli_errors_are_one_line_without_traceback(tmp_path):
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines()[-1] == (
-        "error: shape mismatch for bert/embeddings/token_type_embeddings: embeddings.token_type_embeddings.weight "
+        "convert_checkpoint.py: error: shape mismatch for bert/embeddings/token_type_embeddings: embeddings.token_type_embeddings.weight "
         "has shape [3, 16], config.json implies [2, 16]")
 
 
@@ -504,6 +512,63 @@ def test_cli_converts(tmp_path):
     assert ckpt_variables(os.path.join(out, "bert_model.ckpt")) == expected_tf_shapes(TINY_HF_CONFIG)
 
 
+def test_importing_the_converter_does_not_import_tensorflow():
+    """A bad flag or path is reported before TensorFlow's start-up noise can appear."""
+    code = "import sys, bert_estimator.convert_checkpoint; print('tensorflow' in sys.modules)"
+    proc = run_cli(["-c", code])
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "False"
+
+
+# ----------------------------------------------------------------------------------------
+# --verify: where its sentences come from
+# ----------------------------------------------------------------------------------------
+
+
+def write_snippets(path, texts) -> str:
+    """A file in the snippets' format: id<TAB>score<TAB>text, CRLF."""
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        f.writelines(f"{i}\t{(-1) ** i * 1.5}\t{text}\r\n" for i, text in enumerate(texts, 1))
+    return str(path)
+
+
+def test_verify_prefers_the_snippets_and_says_so(tmp_path):
+    texts = [f"snippet number {i} ." for i in range(30)]
+    path = write_snippets(tmp_path / "snippets.txt", texts)
+    examples, source = cc.real_examples(n_singles=3, n_pairs=2, snippets_file=path)
+    assert examples == [(texts[0], None), (texts[1], None), (texts[2], None),
+                        (texts[3], texts[4]), (texts[5], texts[6])]
+    assert source == f"the Rotten Tomatoes movie-review snippets in {path} (a pair is two consecutive snippets)"
+
+
+def test_verify_uses_glue_then_built_in_sentences_without_cached_snippets(tmp_path, monkeypatch):
+    monkeypatch.setenv("BERT_ASSETS_DIR", str(tmp_path / "empty_cache"))
+    data_dir = tmp_path / "data"
+    examples, source = cc.real_examples(data_dir=str(data_dir))
+    assert source.startswith("built-in sentences (the movie-review snippets are not in the asset cache")
+    assert str(data_dir) in source
+    assert len(examples) == 16 and sum(b is not None for _, b in examples) == 8
+    assert not (tmp_path / "empty_cache").exists()  # looking in the cache creates nothing, fetches nothing
+
+    for task, header, rows in (("SST-2", "sentence\tlabel", [f"sst sentence {i}\t1" for i in range(10)]),
+                               ("MRPC", "Quality\t#1 ID\t#2 ID\t#1 String\t#2 String",
+                                [f"1\t{i}\t{i}\tfirst {i}\tsecond {i}" for i in range(10)])):
+        os.makedirs(data_dir / "glue" / task)
+        (data_dir / "glue" / task / "dev.tsv").write_text("\n".join([header, *rows]) + "\n")
+    examples, source = cc.real_examples(data_dir=str(data_dir), n_singles=2, n_pairs=2)
+    assert examples == [("sst sentence 0", None), ("sst sentence 1", None), ("first 0", "second 0"),
+                        ("first 1", "second 1")]
+    assert source == f"GLUE SST-2 dev (single) + MRPC dev (pairs) in {data_dir}"
+
+
+def test_cached_snippets_are_checked_never_fetched(tmp_path):
+    assert assets.cached_movie_snippets(str(tmp_path / "cache")) is None
+    assert not (tmp_path / "cache").exists()
+    write_snippets(tmp_path / assets.SNIPPETS_FILE, ["not the real file"])
+    with pytest.raises(assets.AssetError, match="checksum mismatch"):
+        assets.cached_movie_snippets(str(tmp_path))
+
+
 # ----------------------------------------------------------------------------------------
 # Real weights: all-MiniLM-L6-v2 on real GLUE sentences
 # ----------------------------------------------------------------------------------------
@@ -513,8 +578,6 @@ MAX_SEQ_LENGTH = 64
 
 @pytest.fixture(scope="module")
 def minilm_dir():
-    import assets
-
     try:
         return assets.fetch_minilm()
     except assets.AssetError as e:
@@ -615,3 +678,7 @@ def test_cli_verify_prints_the_figures(minilm_dir, tmp_path):
         real_tokens, all_positions, pooled = (float(x) for x in re.findall(r"(\d\.\d+e[-+]\d+)", line))
         assert real_tokens < 1e-4 and pooled < 1e-4 and all_positions < 5e-4, line
     assert "16 examples (8 single sentences, 8 sentence pairs)" in proc.stdout
+    if assets.cached_movie_snippets():
+        assert "sentence pairs) from the Rotten Tomatoes movie-review snippets in " in proc.stdout
+    else:
+        assert re.search(r"sentence pairs\) from (GLUE SST-2 dev|built-in sentences)", proc.stdout)

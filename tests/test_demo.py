@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-import demo
+from bert_estimator import demo
 from tests.conftest import PROJECT_ROOT, run_cli
 
 

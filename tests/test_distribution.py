@@ -31,10 +31,10 @@ import pytest
 import tensorflow.compat.v1 as tf
 from absl import flags
 
-import distribution
 import modeling
 import optimization
 import run_classifier
+from bert_estimator import distribution
 from tests.conftest import PROJECT_ROOT, run_cli
 from tests.test_optimization import INIT_LR, NUM_STEPS_RUN, NUM_TRAIN_STEPS, NUM_WARMUP_STEPS, TINY
 from tests.test_optimization import _classifier_inputs as classifier_inputs
@@ -260,7 +260,7 @@ def _no_tf_config():
 def read_losses(output_dir) -> dict:
     """{global step: training loss} from the event files of `output_dir` (not its
     subdirectories)."""
-    import reports
+    from bert_estimator import reports
 
     events = {}
     for path in sorted(glob.glob(os.path.join(output_dir, "events.out.tfevents.*"))):

@@ -56,23 +56,23 @@ def hub_module(tiny_bert_dir, tmp_path_factory):
 
 
 def test_tokenization_info_comes_from_the_module(hub_module, tiny_bert_dir):
-    import run_classifier
+    from bert_estimator import hub
 
-    vocab_file, do_lower_case = run_classifier.hub_tokenization_info(hub_module)
+    vocab_file, do_lower_case = hub.tokenization_info(hub_module)
     assert do_lower_case is True
     with open(vocab_file) as a, open(os.path.join(tiny_bert_dir, "vocab.txt")) as b:
         assert a.read() == b.read()
 
 
 def test_module_pooled_output_equals_bert_model(hub_module, tiny_bert_dir):
-    import run_classifier
+    from bert_estimator import hub
 
     ids = np.array([[101, 7592, 2088, 102, 0, 0]], np.int32)
     mask = (ids > 0).astype(np.int32)
     seg = np.zeros_like(ids)
     with tf.Graph().as_default():
-        pooled = run_classifier.hub_pooled_output(hub_module, False, tf.constant(ids), tf.constant(mask),
-                                                  tf.constant(seg))
+        pooled = hub.pooled_output(hub_module, False, tf.constant(ids), tf.constant(mask),
+                                       tf.constant(seg))
         with tf.Session() as sess:
             sess.run([tf.global_variables_initializer(), tf.tables_initializer()])
             from_hub = sess.run(pooled)

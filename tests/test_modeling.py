@@ -10,7 +10,7 @@ import pytest
 import tensorflow.compat.v1 as tf
 
 import modeling
-from tests import reference
+from bert_estimator import reference
 
 # The tiny architecture of the original's modeling_test (2 layers instead of 5).
 TINY = {

@@ -10,7 +10,7 @@ import tensorflow.compat.v1 as tf
 
 import modeling
 import optimization
-from tests import reference
+from bert_estimator import reference
 
 TINY = {
     "vocab_size": 99,

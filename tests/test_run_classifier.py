@@ -8,11 +8,11 @@ import shutil
 import numpy as np
 import pytest
 
-from tests import reference
+from bert_estimator import reference
 from tests.conftest import PROJECT_ROOT, run_cli, shared_path
 
 RUN_CLASSIFIER = os.path.join(PROJECT_ROOT, "run_classifier.py")
-ORIGINAL = os.path.join(PROJECT_ROOT, "tests", "original_run_classifier.py")
+ORIGINAL = ["-m", "bert_estimator.reference"]
 
 
 def model_flags(model_dir: str) -> list[str]:
@@ -105,7 +105,7 @@ def test_mrpc_predictions_equal_the_original(tmp_path):
     ours, theirs = tmp_path / "ours", tmp_path / "theirs"
     r1 = run_cli([RUN_CLASSIFIER, *args, f"--output_dir={ours}"])
     assert r1.returncode == 0, r1.stderr[-3000:]
-    r2 = run_cli([ORIGINAL, *args, f"--output_dir={theirs}"])
+    r2 = run_cli([*ORIGINAL, *args, f"--output_dir={theirs}"])
     assert r2.returncode == 0, r2.stderr[-3000:]
     p1, p2 = read_probabilities(ours / "test_results.tsv"), read_probabilities(theirs / "test_results.tsv")
     assert p1.shape == p2.shape == (30, 2)

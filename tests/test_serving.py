@@ -80,7 +80,7 @@ def run(finetuned_dir, task, tmp_path_factory) -> dict:
 
 @pytest.fixture(scope="module")
 def predictor(run):
-    import serving
+    from bert_estimator import serving
 
     with serving.load_predictor(run["export"], batch_size=4) as p:
         yield p
@@ -133,7 +133,7 @@ def test_predictions_equal_do_predict_at_any_batch_size(predictor, run, task):
 
 def test_features_are_the_training_features(predictor, task):
     import tokenization
-    from classifier_data import convert_single_example
+    from bert_estimator.features import convert_single_example
     from processors import InputExample
 
     tokenizer = tokenization.FullTokenizer(os.path.join(predictor.export_dir, "assets.extra", "vocab.txt"))
@@ -149,7 +149,7 @@ def test_features_are_the_training_features(predictor, task):
 
 def test_dynamic_length_equals_full_padding(predictor):
     """A batch padded to its longest member gives what max_seq_length padding gives."""
-    from serving import _pad
+    from bert_estimator.serving import _pad
 
     features = [predictor.featurize(t) for t in ("wonderful", "a dull , lifeless and overlong mess")]
     short = _pad(features)
@@ -178,7 +178,7 @@ def test_predict_cli_input_file_tsv(run, task, tmp_path):
 
 
 def _run_predict(argv, capsys, monkeypatch, stdin: str | None = None):
-    import predict
+    from bert_estimator import predict
 
     if stdin is not None:
         monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin.encode("utf-8"))))
@@ -257,8 +257,9 @@ def _estimator(model_dir, init_checkpoint, num_labels, is_regression=False):
 def test_export_from_a_finetuned_init_checkpoint(finetuned_dir, run, tmp_path):
     """--do_predict only: nothing in model_dir, the fine-tuned init checkpoint is exported;
     its predictions equal the estimator's."""
-    import serving
-    from classifier_data import convert_examples_to_features, input_fn_builder
+    from bert_estimator import serving
+    from bert_estimator.features import convert_examples_to_features
+    from bert_estimator.input_pipeline import input_fn_builder
     from processors import InputExample
 
     init = os.path.join(finetuned_dir, "bert_model.ckpt")
@@ -298,7 +299,7 @@ def test_export_from_a_finetuned_init_checkpoint(finetuned_dir, run, tmp_path):
 
 
 def test_export_refuses_a_pretrained_init_checkpoint(tmp_path):
-    import serving
+    from bert_estimator import serving
 
     init = write_tiny_checkpoint(str(tmp_path / "pretrained"))  # no classifier layer
     with pytest.raises(serving.ExportError, match="lacks output_weights, output_bias"):
@@ -309,7 +310,7 @@ def test_export_refuses_a_pretrained_init_checkpoint(tmp_path):
 
 
 def test_regression_export_and_output(tmp_path, capsys, monkeypatch):
-    import serving
+    from bert_estimator import serving
 
     init = write_tiny_checkpoint(str(tmp_path / "sts"), seed=5, num_labels=1)
     export = str(tmp_path / "export")

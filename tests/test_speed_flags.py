@@ -19,9 +19,10 @@ import numpy as np
 import pytest
 import tensorflow.compat.v1 as tf
 
-import classifier_data
 import modeling
 import run_classifier
+from bert_estimator import features, input_pipeline
+from processors import InputExample, InputFeatures
 from tests.conftest import TINY_CONFIG, run_cli, write_tiny_checkpoint
 from tests.test_run_classifier import RUN_CLASSIFIER, model_flags, read_eval_results
 
@@ -84,10 +85,10 @@ def test_training_batches_group_lengths_and_cut_padding(sentiment_dir, tiny_bert
     examples = processor.get_train_examples(str(sentiment_dir))
     tokenizer = tokenization.FullTokenizer(os.path.join(tiny_bert_dir, "vocab.txt"), do_lower_case=True)
     record = str(tmp_path / "train.tf_record")
-    classifier_data.file_based_convert_examples_to_features(examples, processor.get_labels(), 64, tokenizer, record)
-    input_fn = classifier_data.file_based_input_fn_builder(record, 64, is_training=True, drop_remainder=True,
-                                                           shuffle_seed=1, bucket_by_length=True)
-    bounds = [0, *classifier_data.bucket_boundaries(64), 65]
+    features.file_based_convert_examples_to_features(examples, processor.get_labels(), 64, tokenizer, record)
+    input_fn = input_pipeline.file_based_input_fn_builder(record, 64, is_training=True, drop_remainder=True,
+                                                          shuffle_seed=1, bucket_by_length=True)
+    bounds = [0, *input_pipeline.bucket_boundaries(64), 65]
     with tf.Graph().as_default():
         batch = tf.data.make_one_shot_iterator(input_fn({"batch_size": 4})).get_next()
         with tf.Session() as sess:
@@ -148,19 +149,13 @@ def test_xla_and_amp_train_and_match_the_default(sentiment_dir, no_dropout_bert_
 
 
 def test_session_config_sets_the_rewrites():
-    from absl import flags
+    from bert_estimator import runtime
 
-    flags.FLAGS(["prog"])
-    try:
-        flags.FLAGS.use_xla, flags.FLAGS.use_amp = True, True
-        config = run_classifier.session_config()
-        assert config.graph_options.optimizer_options.global_jit_level == tf.OptimizerOptions.ON_1
-        rewrites = config.graph_options.rewrite_options
-        assert rewrites.auto_mixed_precision_onednn_bfloat16 == 1  # no GPU here
-        flags.FLAGS.use_xla, flags.FLAGS.use_amp = False, False
-        assert run_classifier.session_config() is None
-    finally:
-        flags.FLAGS.unparse_flags()
+    config = runtime.session_config(use_xla=True, use_amp=True)
+    assert config.graph_options.optimizer_options.global_jit_level == tf.OptimizerOptions.ON_1
+    rewrites = config.graph_options.rewrite_options
+    assert rewrites.auto_mixed_precision_onednn_bfloat16 == 1  # no GPU here
+    assert runtime.session_config(use_xla=False, use_amp=False) is None
 
 
 # ------------------------------------------------------------------------------ errors
@@ -190,15 +185,15 @@ def ordered_records(tmp_path_factory) -> str:
     record = str(tmp_path_factory.mktemp("ordered") / "ordered.tf_record")
     with tf.io.TFRecordWriter(record) as writer:
         for i in range(1000):
-            f = classifier_data.InputFeatures([i + 1, 2, 0, 0], [1, 1, 0, 0], [0, 0, 0, 0], i % 2)
-            writer.write(classifier_data.features_to_tf_example(f).SerializeToString())
+            f = InputFeatures([i + 1, 2, 0, 0], [1, 1, 0, 0], [0, 0, 0, 0], i % 2)
+            writer.write(features.features_to_tf_example(f).SerializeToString())
     return record
 
 
 def _training_rows(record: str, num_records: int, **kwargs) -> np.ndarray:
     """The file rows of the first `num_records` training records the input_fn yields."""
-    input_fn = classifier_data.file_based_input_fn_builder(record, 4, is_training=True, drop_remainder=True,
-                                                           shuffle_seed=2, **kwargs)
+    input_fn = input_pipeline.file_based_input_fn_builder(record, 4, is_training=True, drop_remainder=True,
+                                                          shuffle_seed=2, **kwargs)
     with tf.Graph().as_default():
         batch = tf.data.make_one_shot_iterator(input_fn({"batch_size": 10})).get_next()
         with tf.Session() as sess:
@@ -228,15 +223,13 @@ def test_default_order_is_shuffled_epochs(ordered_records):
         assert epoch[:50].max() > 300  # not the file's order, nor a window of it
     assert not np.array_equal(epochs[0], epochs[1]) and not np.array_equal(epochs[1], epochs[2])
     with pytest.raises(ValueError, match="needs num_examples"):
-        classifier_data.file_based_input_fn_builder(ordered_records, 4, is_training=True, drop_remainder=True,
-                                                    shuffle_buffer_size=0)
+        input_pipeline.file_based_input_fn_builder(ordered_records, 4, is_training=True, drop_remainder=True,
+                                                   shuffle_buffer_size=0)
 
 
 def test_training_shuffles_by_epoch_unless_told(monkeypatch, tmp_path):
     """--shuffle_buffer_size=0 (the default) trains on shuffled epochs of the training
     set; a positive value (100: the original's) is passed through."""
-    from absl import flags
-
     built = []
     monkeypatch.setattr(run_classifier, "write_records", lambda *args: None)
     monkeypatch.setattr(run_classifier, "file_based_input_fn_builder", lambda **kwargs: built.append(kwargs))
@@ -245,11 +238,16 @@ def test_training_shuffles_by_epoch_unless_told(monkeypatch, tmp_path):
         def train(self, input_fn, max_steps, hooks):
             pass
 
-    examples = [classifier_data.InputExample(f"train-{i}", "a b", label="0") for i in range(37)]
+    examples = [InputExample(f"train-{i}", "a b", label="0") for i in range(37)]
+    from absl import flags
+
+    settings = run_classifier.RecordSettings(str(tmp_path), 64, "head", "csv", False, False, False)
     for argv, expected in (([], 0), (["--shuffle_buffer_size=100"], 100)):
         flags.FLAGS(["prog", f"--output_dir={tmp_path}", *argv])
-        try:
-            run_classifier.train(Estimator(), examples, ["0", "1"], None, num_train_steps=5, is_regression=False)
+        try:  # the step takes the flag's value as main passes it
+            run_classifier.train(Estimator(), examples, ["0", "1"], None, settings,
+                                 record_file=str(tmp_path / "train.tf_record"), num_train_steps=5,
+                                 batch_size=8, shuffle_buffer_size=flags.FLAGS.shuffle_buffer_size)
         finally:
             flags.FLAGS.unparse_flags()
         assert built[-1]["shuffle_buffer_size"] == expected

@@ -11,7 +11,7 @@ import random
 import pytest
 
 import tokenization
-from tests import reference
+from bert_estimator import reference
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED_DATA = os.path.join(PROJECT_ROOT, "..", "shared", "data")
@@ -62,7 +62,7 @@ def corpus(name: str) -> tuple[str, ...]:
 
 @functools.cache
 def _snippets() -> dict[str, str]:
-    import assets
+    from bert_estimator import assets
 
     try:
         path = assets.fetch_movie_snippets()

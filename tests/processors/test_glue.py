@@ -7,6 +7,7 @@ import os
 
 import pytest
 
+from bert_estimator import reference
 from processors import REGRESSION, DataError
 from processors.glue import (
     ColaProcessor,
@@ -21,7 +22,6 @@ from processors.glue import (
     WnliProcessor,
 )
 from processors.xnli import XnliProcessor
-from tests import reference
 from tests.conftest import shared_path
 from tests.processors.helpers import as_tuples, tsv, write
 

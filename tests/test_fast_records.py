@@ -1,7 +1,9 @@
-"""The fast feature backend writes the very bytes of the faithful one, on real data.
+"""`bert_estimator.fast_records`: the fast backend writes the very bytes of the faithful
+one, on real data.
 
 `file_based_convert_examples_to_features(..., backend="fast")` serializes records
-directly, caches word-piece ids per word and converts chunks on forked workers; every
+directly, caches word-piece ids per word and converts chunks on forked workers
+(`bert_estimator.parallel`); every
 test here compares whole TFRecord files with `backend="faithful"` (one example at a
 time through `InputFeatures` and protobuf) or with the original's TFRecords.
 """
@@ -16,22 +18,20 @@ import struct
 import pytest
 import tensorflow.compat.v1 as tf
 
-import assets
-import classifier_data
 import processors
 import tokenization
+from bert_estimator import assets, fast_records, features, reference
 from processors import DataError, InputExample, PaddingInputExample
-from tests import reference
 from tests.conftest import shared_path
 
-STRATEGIES = classifier_data.TRUNCATION_STRATEGIES
+STRATEGIES = features.TRUNCATION_STRATEGIES
 
 
 # ------------------------------------------------------------------------------ helpers
 def write(tmp_path, name, examples, max_seq_length, tokenizer, truncation="head", labels=("0", "1"),
           **kwargs) -> bytes:
     path = str(tmp_path / f"{name}.tf_record")
-    count = classifier_data.file_based_convert_examples_to_features(
+    count = features.file_based_convert_examples_to_features(
         examples, list(labels), max_seq_length, tokenizer, path, truncation, **kwargs)
     with open(path, "rb") as f:
         data = f.read()
@@ -71,7 +71,7 @@ def tokenizer(vocab):
 @pytest.fixture()
 def small_chunks(monkeypatch):
     """Chunks of 7 examples: many chunks per worker, so that ordering is exercised."""
-    monkeypatch.setattr(classifier_data, "_chunk_size", lambda max_seq_length: 7)
+    monkeypatch.setattr(fast_records, "_chunk_size", lambda max_seq_length: 7)
 
 
 def glue(task, split="train", limit=None):
@@ -215,9 +215,9 @@ def test_a_bad_label_in_a_worker_is_raised_and_leaves_nothing(tmp_path, tokenize
     examples, labels = glue("sst-2", limit=300)
     examples = examples + [InputExample("bad-1", "fine text", None, "maybe")] + examples[:50]
     path = str(tmp_path / "train.tf_record")
-    with pytest.raises(DataError, match="example bad-1: label 'maybe' is not in the label list"):
-        classifier_data.file_based_convert_examples_to_features(examples, labels, 32, tokenizer, path,
-                                                                backend="fast", num_workers=2)
+    with pytest.raises(DataError, match="example bad-1: label .maybe. is not one of"):
+        features.file_based_convert_examples_to_features(examples, labels, 32, tokenizer, path,
+                                                         backend="fast", num_workers=2)
     assert os.listdir(tmp_path) == []
     with pytest.raises(ChildProcessError):  # every worker was reaped
         os.waitpid(-1, os.WNOHANG)
@@ -229,21 +229,37 @@ def test_a_difference_in_the_checked_examples_falls_back(tmp_path, tokenizer, mo
     and "fast" refuses."""
     examples, labels = glue("sst-2", limit=60)
     faithful = write(tmp_path, "faithful", examples, 32, tokenizer, labels=labels, backend="faithful")
-    original = classifier_data._RecordEncoder.encode_fields
+    original = fast_records._RecordEncoder.encode_fields
 
     def corrupt(self, guid, *fields):
         record = original(self, guid, *fields)
         return record[:-1] + b"\x00" if guid == examples[3].guid else record
 
-    monkeypatch.setattr(classifier_data._RecordEncoder, "encode_fields", corrupt)
+    monkeypatch.setattr(fast_records._RecordEncoder, "encode_fields", corrupt)
     assert write(tmp_path, "auto", examples, 32, tokenizer, labels=labels) == faithful
     with pytest.raises(RuntimeError, match="example 3 differs from the faithful conversion"):
         write(tmp_path, "fast", examples, 32, tokenizer, labels=labels, backend="fast")
-    monkeypatch.setattr(classifier_data._RecordEncoder, "encode_fields", original)
-    monkeypatch.setattr(classifier_data, "_record_entry_order", lambda: None)
+    monkeypatch.setattr(fast_records._RecordEncoder, "encode_fields", original)
+    monkeypatch.setattr(fast_records, "_record_entry_order", lambda serialize: None)
     assert write(tmp_path, "auto", examples, 32, tokenizer, labels=labels) == faithful
     with pytest.raises(RuntimeError, match="protobuf writes records differently"):
         write(tmp_path, "fast", examples, 32, tokenizer, labels=labels, backend="fast")
+
+
+def test_the_padding_record_is_checked_too(tmp_path, tokenizer, monkeypatch):
+    examples, labels = glue("sst-2", limit=20)
+    examples = examples + [PaddingInputExample()] * 4
+    faithful = write(tmp_path, "faithful", examples, 16, tokenizer, labels=labels, backend="faithful")
+    original = fast_records._RecordEncoder.encode
+
+    def corrupt(self, example):
+        record = original(self, example)
+        return record + b"\x00" if isinstance(example, PaddingInputExample) else record
+
+    monkeypatch.setattr(fast_records._RecordEncoder, "encode", corrupt)
+    assert write(tmp_path, "auto", examples, 16, tokenizer, labels=labels) == faithful
+    with pytest.raises(RuntimeError, match="the padding record differs from the faithful conversion"):
+        write(tmp_path, "fast", examples, 16, tokenizer, labels=labels, backend="fast")
 
 
 def test_bad_arguments(tmp_path, tokenizer):
@@ -253,24 +269,12 @@ def test_bad_arguments(tmp_path, tokenizer):
     with pytest.raises(ValueError, match="num_workers must be at least 1"):
         write(tmp_path, "x", example, 8, tokenizer, num_workers=0)
     # Invalid settings fail as in the faithful path, whatever the backend.
-    for backend in classifier_data.BACKENDS:
+    for backend in features.BACKENDS:
         with pytest.raises(ValueError, match="max_seq_length must be at least 3"):
             write(tmp_path, "x", example, 2, tokenizer, backend=backend)
         with pytest.raises(ValueError, match="unknown truncation strategy 'middle'"):
             write(tmp_path, "x", example, 8, tokenizer, "middle", backend=backend)
     assert not [name for name in os.listdir(tmp_path) if name.startswith("x")]
-
-
-def test_cache_passes_the_backend_on_and_ignores_it_in_the_fingerprint(tmp_path, tokenizer):
-    examples, labels = glue("sst-2", limit=30)
-    path = str(tmp_path / "train.tf_record")
-    build = classifier_data.cached_convert_examples_to_features
-    assert build(examples, labels, 16, tokenizer, path, backend="faithful") is False
-    faithful = open(path, "rb").read()
-    assert build(examples, labels, 16, tokenizer, path, backend="fast", num_workers=1) is True
-    os.remove(path + ".fingerprint")
-    assert build(examples, labels, 16, tokenizer, path, backend="fast", num_workers=1) is False
-    assert open(path, "rb").read() == faithful
 
 
 # ----------------------------------------------------------------------- the pieces
@@ -279,34 +283,34 @@ def test_pair_budget_equals_truncate_seq_pair():
         for len_b in range(0, 14):
             for budget in range(0, 30):
                 a, b = list(range(len_a)), list(range(len_b))
-                classifier_data._truncate_seq_pair(a, b, budget)
-                assert classifier_data._pair_budget(len_a, len_b, budget) == (len(a), len(b))
+                features._truncate_seq_pair(a, b, budget)
+                assert fast_records._pair_budget(len_a, len_b, budget) == (len(a), len(b))
 
 
 def test_truncating_varints_equals_truncate_single():
     rng = random.Random(1)
     for length in range(2, 40):
         ids = [rng.choice([0, 5, 127, 128, 300, 16383, 16384, 30521, 2**40]) for _ in range(length)]
-        packed = b"".join(classifier_data._varint(i) for i in ids)
+        packed = b"".join(fast_records._varint(i) for i in ids)
         for budget in range(1, length):
             for strategy in STRATEGIES:
-                expected = classifier_data.truncate_single(ids, budget, strategy)
-                got = classifier_data._truncate_varints(packed, length, budget, strategy)
-                assert got == b"".join(classifier_data._varint(i) for i in expected), (length, budget, strategy)
-            assert classifier_data._varint_prefix(packed, budget) == b"".join(
-                classifier_data._varint(i) for i in ids[:budget])
+                expected = features.truncate_single(ids, budget, strategy)
+                got = fast_records._truncate_varints(packed, length, *features._kept_head_and_tail(budget, strategy))
+                assert got == b"".join(fast_records._varint(i) for i in expected), (length, budget, strategy)
+            assert fast_records._varint_prefix(packed, budget) == b"".join(
+                fast_records._varint(i) for i in ids[:budget])
 
 
 def test_varints_and_labels_equal_protobuf():
     for value in [0, 1, 127, 128, 255, 16383, 16384, 2**21, 2**35, 2**63 - 1, -1, -2**63]:
         proto = tf.train.Int64List(value=[value]).SerializeToString()
-        assert proto == b"\n" + classifier_data._varint(len(classifier_data._varint(value))) + \
-            classifier_data._varint(value)
+        assert proto == b"\n" + fast_records._varint(len(fast_records._varint(value))) + \
+            fast_records._varint(value)
     for label in [0, 1, 7, 300, 0.0, -0.0, 0.1, 1e-45, 3.4028235e38, 1e39, -1e39, math.inf, -math.inf, math.nan]:
         feature = (tf.train.Feature(float_list=tf.train.FloatList(value=[label])) if isinstance(label, float)
                    else tf.train.Feature(int64_list=tf.train.Int64List(value=[label])))
         expected = tf.train.Features(feature={"label_ids": feature}).SerializeToString()
-        assert classifier_data._label_entry(label) == expected, label
+        assert fast_records._label_entry(label) == expected, label
 
 
 def test_any_features_serialize_as_protobuf_does(tokenizer):
@@ -314,9 +318,9 @@ def test_any_features_serialize_as_protobuf_does(tokenizer):
     on regular and irregular features alike."""
     from processors import InputFeatures
 
-    order = classifier_data._record_entry_order()
-    assert order is not None
-    encoder = classifier_data._RecordEncoder(["0", "1"], 8, tokenizer, "head", order)
+    assert fast_records._record_entry_order(features._serialize) is not None
+    encoder, why = features._fast_encoder(["0", "1"], 8, tokenizer, "head")
+    assert why is None
     rng = random.Random(3)
     cases = [
         InputFeatures([101, 7592, 102, 0, 0, 0, 0, 0], [1, 1, 1, 0, 0, 0, 0, 0], [0] * 8, 1, True),
@@ -332,5 +336,5 @@ def test_any_features_serialize_as_protobuf_does(tokenizer):
                                    [rng.randint(0, 1) for _ in range(8)], rng.choice([0, 1, 0.5]),
                                    rng.random() < 0.9))
     for feature in cases:
-        expected = classifier_data.features_to_tf_example(feature).SerializeToString()
+        expected = features.features_to_tf_example(feature).SerializeToString()
         assert encoder.encode_features(feature) == expected, feature

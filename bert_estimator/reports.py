@@ -40,6 +40,8 @@ from matplotlib.ticker import MaxNLocator
 from sklearn import metrics as skm
 from tensorboard.backend.event_processing import event_file_loader
 
+from bert_estimator.fileio import write_atomically
+
 CLASSIFICATION_REPORT = "classification_report.txt"
 CONFUSION_MATRIX_TSV = "confusion_matrix.tsv"
 CONFUSION_MATRIX_PNG = "confusion_matrix.png"
@@ -57,20 +59,6 @@ PROB_PREFIX = "prob_"
 
 
 # ------------------------------------------------------------------------------ file I/O
-def write_atomically(path: str, data: str | bytes) -> None:
-    """Writes `data` to `path` through a temporary file renamed over it."""
-    tmp = f"{path}.tmp-{os.getpid()}"
-    mode = "wb" if isinstance(data, bytes) else "w"
-    try:
-        with tf.io.gfile.GFile(tmp, mode) as f:
-            f.write(data)
-        tf.io.gfile.rename(tmp, path, overwrite=True)
-    except BaseException:
-        if tf.io.gfile.exists(tmp):
-            tf.io.gfile.remove(tmp)
-        raise
-
-
 def save_figure(fig: Figure, path: str, dpi: int = 120) -> None:
     """Renders `fig` as PNG with the Agg canvas and writes it atomically."""
     FigureCanvasAgg(fig)

@@ -39,12 +39,14 @@ import os
 
 import tensorflow.compat.v1 as tf
 
+from bert_estimator.errors import UserError
+
 STRATEGIES = ("none", "mirrored", "multi_worker_mirrored")
 LOGICAL_CPUS_ENV = "BERT_LOGICAL_CPUS"
 WORKER_TASK_TYPES = ("chief", "worker")
 
 
-class DistributionError(ValueError):
+class DistributionError(UserError, ValueError):
     """A strategy that cannot be built as asked; the message is one line for the user."""
 
 
@@ -177,6 +179,15 @@ def is_chief(tf_config: dict | None = None) -> bool:
     if "chief" in cluster:
         return task.get("type") == "chief"
     return task.get("type") == "worker" and task.get("index", 0) == 0
+
+
+def train_record_file(output_dir: str) -> str:
+    """The training TFRecord of this task: `train.tf_record`, or on a non-chief worker
+    `train.<type>-<index>.tf_record` (workers may share --output_dir; each writes its own)."""
+    if is_chief():
+        return os.path.join(output_dir, "train.tf_record")
+    task = read_tf_config()["task"]
+    return os.path.join(output_dir, f"train.{task['type']}-{task.get('index', 0)}.tf_record")
 
 
 # ----------------------------------------------------------------------------- strategy

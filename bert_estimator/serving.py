@@ -16,11 +16,13 @@ The export directory (`export_dir` itself, no timestamped subdirectory) holds:
                                     [batch, length] (both dynamic) -> float32 `probabilities`
                                     [batch, num_labels] ([batch] values for regression)
     assets.extra/vocab.txt          the WordPiece vocabulary of training
-    assets.extra/export_info.json   do_lower_case, max_seq_length, label_list,
-                                    is_regression, truncation, ...
+    assets.extra/export_info.json   format_version, do_lower_case, max_seq_length,
+                                    label_list, is_regression, truncation, pair
+                                    (whether the model reads sentence pairs),
+                                    vocab_casing, casing_record (`casing`), ...
 
 so nothing else is needed to predict. Texts are tokenized and laid out exactly as in
-training (`classifier_data.convert_single_example`: same ids, same truncation to
+training (`features.convert_single_example`: same ids, same truncation to
 `max_seq_length`), but a batch is padded only to its longest member: a short sentence
 runs at its own length. Masked padding does not change the result beyond float
 round-off (about 1e-7).
@@ -51,7 +53,9 @@ import numpy as np
 import tensorflow.compat.v1 as tf
 
 import tokenization
-from classifier_data import TRUNCATION_STRATEGIES, convert_single_example
+from bert_estimator import casing
+from bert_estimator.errors import UserError
+from bert_estimator.features import TRUNCATION_STRATEGIES, convert_single_example
 from processors.base import InputExample
 
 EXPORT_INFO = "export_info.json"
@@ -63,7 +67,7 @@ INPUTS = ("input_ids", "input_mask", "segment_ids")
 FORMAT_VERSION = 1
 
 
-class ExportError(ValueError):
+class ExportError(UserError, ValueError):
     """The export directory or the checkpoint to export is unusable; one-line message."""
 
 
@@ -137,7 +141,7 @@ def _checkpoint_from_init(estimator, init_checkpoint: str, receiver_fn, work_dir
 def export_model(estimator, export_dir: str, max_seq_length: int, vocab_file: str,
                  do_lower_case: bool, label_list: Sequence[str], is_regression: bool,
                  truncation: str = "head", init_checkpoint: Optional[str] = None,
-                 checkpoint_path: Optional[str] = None) -> str:
+                 checkpoint_path: Optional[str] = None, pair: Optional[bool] = None) -> str:
     """Exports `estimator`'s latest checkpoint as a SavedModel in `export_dir` (see the
     module docstring for the layout and the overwrite rule). Returns `export_dir`.
 
@@ -150,6 +154,8 @@ def export_model(estimator, export_dir: str, max_seq_length: int, vocab_file: st
       init_checkpoint: used when `estimator.model_dir` holds no checkpoint (nothing was
         trained): must then be a fine-tuned checkpoint with every model variable.
       checkpoint_path: export this checkpoint instead of the latest one.
+      pair: whether the model reads sentence pairs (text_a, text_b): recorded so that
+        predict.py refuses a single text for a pair model. None: not recorded.
 
     Raises:
       ExportError: `export_dir` is not replaceable, or there is no checkpoint to export.
@@ -176,10 +182,12 @@ def export_model(estimator, export_dir: str, max_seq_length: int, vocab_file: st
         info = {
             "format_version": FORMAT_VERSION,
             "do_lower_case": bool(do_lower_case),
+            **_casing_info(vocab_file, init_checkpoint),
             "max_seq_length": int(max_seq_length),
             "label_list": [str(label) for label in label_list],
             "is_regression": bool(is_regression),
             "truncation": truncation,
+            **({} if pair is None else {"pair": bool(pair)}),
             "vocab_file": f"{EXTRA_DIR}/{VOCAB_FILE}",
             "signature": SIGNATURE,
             "inputs": list(INPUTS),
@@ -200,6 +208,14 @@ def export_model(estimator, export_dir: str, max_seq_length: int, vocab_file: st
             tf.io.gfile.rmtree(staging)
     tf.logging.info("Exported the model to %s", export_dir)
     return export_dir
+
+
+def _casing_info(vocab_file: str, init_checkpoint: Optional[str]) -> dict:
+    """What export_info.json records of the casing: the vocabulary's ("cased", "uncased",
+    "unknown") and the model's casing record (tokenizer_config.json), if any."""
+    records = casing.find_records((init_checkpoint, vocab_file))
+    return {"vocab_casing": casing.vocab_casing(vocab_file).casing,
+            "casing_record": records[0].path if records else None}
 
 
 def _replace_dir(new: str, target: str, scratch: str) -> None:
@@ -226,7 +242,11 @@ class Predictor:
       labels: list of str, the class names in output-column order (empty for regression).
       is_regression: bool; `predict` then returns one value per text, shape [N].
       max_seq_length: int, texts are truncated to this many tokens, as in training.
+      pair: bool, whether the model reads (text_a, text_b) pairs; None when the export
+        does not say.
       info: dict, the export's export_info.json.
+      casing_warning: str or None, set when the export's do_lower_case contradicts its
+        vocabulary's casing (`casing.export_warning`); texts are still tokenized as in training.
     """
 
     def __init__(self, export_dir: str, batch_size: int = 32, warm_up: bool = True):
@@ -239,18 +259,24 @@ class Predictor:
         self.is_regression = bool(info["is_regression"])
         self.max_seq_length = int(info["max_seq_length"])
         self.truncation = info.get("truncation", "head")
+        self.pair = info.get("pair")  # True: sentence pairs; None: not recorded (older exports)
         if self.truncation not in TRUNCATION_STRATEGIES:
             raise ExportError(f"{export_dir}: unknown truncation strategy {self.truncation!r}")
         self.batch_size = batch_size
-        self.tokenizer = tokenization.FullTokenizer(
-            os.path.join(export_dir, EXTRA_DIR, VOCAB_FILE), do_lower_case=bool(info["do_lower_case"]))
+        try:
+            self.tokenizer = tokenization.FullTokenizer(
+                os.path.join(export_dir, EXTRA_DIR, VOCAB_FILE), do_lower_case=bool(info["do_lower_case"]))
+        except (ValueError, OSError) as e:  # a vocabulary that is not UTF-8, or empty, or unreadable
+            raise ExportError(f"{export_dir}: {e}") from None
+        vocab_casing = info.get("vocab_casing") or casing.vocab_casing_of_tokens(self.tokenizer.vocab).casing
+        self.casing_warning = casing.export_warning(info["do_lower_case"], vocab_casing, export_dir)
         self._session, self._run = _load_session(export_dir)
         if warm_up:  # the first call of a session is slow (graph optimization)
             self.predict(["warm up"])
 
     def featurize(self, text: Text) -> tuple[list, list]:
         """(input_ids, segment_ids) of one text, unpadded: the training layout and ids
-        (`classifier_data.convert_single_example`, truncation included)."""
+        (`features.convert_single_example`, truncation included)."""
         if isinstance(text, (str, bytes)):
             text_a, text_b = text, None
         elif len(text) == 2:
@@ -338,6 +364,11 @@ def read_export_info(export_dir: str) -> dict:
         raise ExportError(f"{path} is not valid JSON: {e}") from None
     if not isinstance(info, dict):
         raise ExportError(f"{path} holds no JSON object")
+    version = info.get("format_version")
+    if version != FORMAT_VERSION:
+        raise ExportError(f"{export_dir} is an export of format version {version}, this version reads format "
+                          f"version {FORMAT_VERSION} only: export the model again with this version's "
+                          "run_classifier.py --export_dir")
     missing = [k for k in ("do_lower_case", "max_seq_length", "label_list", "is_regression") if k not in info]
     if missing:
         raise ExportError(f"{path} lacks {', '.join(missing)}")
@@ -358,9 +389,15 @@ def _load_session(export_dir: str):
         feeds = [graph.get_tensor_by_name(signature.inputs[name].name) for name in INPUTS]
         fetch = graph.get_tensor_by_name(signature.outputs[OUTPUT].name)
         return sess, sess.make_callable(fetch, feeds)
-    except (KeyError, tf.errors.OpError) as e:
+    except (KeyError, tf.errors.OpError, OSError, ValueError, RuntimeError) as e:
         sess.close()
-        raise ExportError(f"{export_dir}: cannot load the SavedModel: {getattr(e, 'message', e)}") from None
+        raise ExportError(f"{export_dir}: cannot load the SavedModel: {_first_line(e)}") from None
+
+
+def _first_line(error: BaseException) -> str:
+    """The first non-empty line of an error's message (TensorFlow's run to several)."""
+    text = str(getattr(error, "message", None) or error or type(error).__name__)
+    return next((line.strip() for line in text.splitlines() if line.strip()), type(error).__name__)
 
 
 def load_predictor(export_dir: str, batch_size: int = 32) -> Predictor:

@@ -12,7 +12,7 @@ same inputs. It needs three shims to import on TF 2.15:
 
 Usage::
 
-    from tests import reference
+    from bert_estimator import reference
     orig_tokenization = reference.load("tokenization")
 """
 
@@ -25,7 +25,8 @@ import types
 _LOADED: dict[str, types.ModuleType] = {}
 
 
-def _install_shims() -> None:
+def install_shims() -> None:
+    """Provides `tensorflow.contrib.layers` (from tf_slim), which the original imports."""
     if "tensorflow.contrib" in sys.modules:
         return
     import tf_slim
@@ -81,10 +82,27 @@ def load(name: str) -> types.ModuleType:
     """Returns the original `bert.<name>` module (tokenization, modeling, optimization,
     run_classifier), imported once with the TF 2.15 shims in place."""
     if name not in _LOADED:
-        _install_shims()
+        install_shims()
         # run_classifier imports the other three: load them first, each privately.
         for dep in ("tokenization", "modeling", "optimization"):
             if dep != name and f"bert.{dep}" not in sys.modules and name == "run_classifier":
                 _LOADED[dep] = _private_flag_import(f"bert.{dep}")
         _LOADED[name] = _private_flag_import(f"bert.{name}")
     return _LOADED[name]
+
+
+def run_original_classifier() -> None:
+    """Runs the original `run_classifier.main` on this process's command line."""
+    install_shims()
+    import tensorflow.compat.v1 as tf
+
+    # The original reads `.shape[-1].value`: TF1's Dimension objects.
+    tf.disable_v2_tensorshape()
+    from absl import app
+    from bert import run_classifier
+
+    app.run(run_classifier.main)
+
+
+if __name__ == "__main__":
+    run_original_classifier()

@@ -1,18 +1,16 @@
-"""Feature conversion and TFRecord I/O, checked against the original run_classifier."""
+"""`bert_estimator.features`: the faithful conversion and the TFRecord writer, checked
+against the original run_classifier (bert-tensorflow)."""
 
 from __future__ import annotations
 
 import os
 import random
 
-import numpy as np
 import pytest
-import tensorflow.compat.v1 as tf
 
-import classifier_data
 import tokenization
+from bert_estimator import features, reference
 from processors import DataError, InputExample, PaddingInputExample
-from tests import reference
 from tests.conftest import shared_path
 
 pytestmark = pytest.mark.skipif(not reference.available(), reason="bert-tensorflow reference not installed")
@@ -45,7 +43,7 @@ def test_pairs_equal_original(tokenizers, mrpc_examples, max_seq_length):
     ours_ex, orig_ex = mrpc_examples
     orig_rc = reference.load("run_classifier")
     for i, (a, b) in enumerate(zip(ours_ex, orig_ex)):
-        mine = classifier_data.convert_single_example(i + 10, a, ["0", "1"], max_seq_length, ours_tok)
+        mine = features.convert_single_example(i + 10, a, ["0", "1"], max_seq_length, ours_tok)
         theirs = orig_rc.convert_single_example(i + 10, b, ["0", "1"], max_seq_length, orig_tok)
         assert _as_tuple(mine) == _as_tuple(theirs), a.guid
 
@@ -57,7 +55,7 @@ def test_single_texts_equal_original_with_head_truncation(tokenizers):
     for i, e in enumerate(rows[:400]):
         ex = InputExample(e.guid, e.text_a, None, e.label)
         for max_len in (3, 8, 64):
-            mine = classifier_data.convert_single_example(i + 10, ex, ["0", "1"], max_len, ours_tok)
+            mine = features.convert_single_example(i + 10, ex, ["0", "1"], max_len, ours_tok)
             theirs = orig_rc.convert_single_example(i + 10, e, ["0", "1"], max_len, orig_tok)
             assert _as_tuple(mine) == _as_tuple(theirs)
 
@@ -65,7 +63,7 @@ def test_single_texts_equal_original_with_head_truncation(tokenizers):
 def test_layout_of_a_pair(tokenizers):
     tok, _ = tokenizers
     ex = InputExample("g-1", "is this jacksonville ?", "no it is not .", "1")
-    f = classifier_data.convert_single_example(0, ex, ["0", "1"], 16, tok)
+    f = features.convert_single_example(0, ex, ["0", "1"], 16, tok)
     tokens = tok.convert_ids_to_tokens(f.input_ids[: sum(f.input_mask)])
     assert tokens == ["[CLS]", "is", "this", "jacksonville", "?", "[SEP]", "no", "it", "is", "not", ".", "[SEP]"]
     assert f.segment_ids == [0] * 6 + [1] * 6 + [0] * 4
@@ -82,45 +80,43 @@ def test_truncate_seq_pair_equals_original():
         b = list(range(100, 100 + rng.randint(0, 30)))
         budget = rng.randint(0, 40)
         a1, b1, a2, b2 = list(a), list(b), list(a), list(b)
-        classifier_data._truncate_seq_pair(a1, b1, budget)
+        features._truncate_seq_pair(a1, b1, budget)
         orig_rc._truncate_seq_pair(a2, b2, budget)
         assert (a1, b1) == (a2, b2)
 
 
 def test_truncation_strategies():
     tokens = [f"t{i}" for i in range(1000)]
-    assert classifier_data.truncate_single(tokens, 510, "head") == tokens[:510]
-    assert classifier_data.truncate_single(tokens, 510, "tail") == tokens[-510:]
-    head_tail = classifier_data.truncate_single(tokens, 510, "head_tail")
+    assert features.truncate_single(tokens, 510, "head") == tokens[:510]
+    assert features.truncate_single(tokens, 510, "tail") == tokens[-510:]
+    head_tail = features.truncate_single(tokens, 510, "head_tail")
     # Sun et al. 2019: the first 128 and the last 382 tokens.
     assert head_tail == tokens[:128] + tokens[-382:]
     short = tokens[:5]
-    for strategy in classifier_data.TRUNCATION_STRATEGIES:
-        assert classifier_data.truncate_single(short, 10, strategy) == short
-        assert len(classifier_data.truncate_single(tokens, 1, strategy)) == 1
+    for strategy in features.TRUNCATION_STRATEGIES:
+        assert features.truncate_single(short, 10, strategy) == short
+        assert len(features.truncate_single(tokens, 1, strategy)) == 1
     with pytest.raises(ValueError, match="unknown truncation strategy 'middle'"):
-        classifier_data.truncate_single(tokens, 10, "middle")
+        features.truncate_single(tokens, 10, "middle")
 
 
 def test_tail_truncation_keeps_the_end_of_a_review(tokenizers):
     tok, _ = tokenizers
     text = "bad " * 200 + "but the ending was wonderful"
     ex = InputExample("r-1", text, None, "pos")
-    f = classifier_data.convert_single_example(0, ex, ["neg", "pos"], 12, tok, truncation="tail")
+    f = features.convert_single_example(0, ex, ["neg", "pos"], 12, tok, truncation="tail")
     tokens = tok.convert_ids_to_tokens(f.input_ids)
     assert tokens == ["[CLS]", "bad", "bad", "bad", "bad", "bad", "but", "the", "ending", "was", "wonderful", "[SEP]"]
 
 
 def test_padding_example_and_labels(tokenizers):
     tok, _ = tokenizers
-    f = classifier_data.convert_single_example(0, PaddingInputExample(), ["0", "1"], 8, tok)
+    f = features.convert_single_example(0, PaddingInputExample(), ["0", "1"], 8, tok)
     assert f.input_ids == [0] * 8 and f.input_mask == [0] * 8 and f.segment_ids == [0] * 8
     assert f.label_id == 0 and f.is_real_example is False
-    padded = classifier_data.pad_to_batch_multiple([InputExample("a", "x", None, "0")] * 5, 4)
-    assert len(padded) == 8 and sum(isinstance(e, PaddingInputExample) for e in padded) == 3
-    with pytest.raises(DataError, match="label 'maybe' is not in the label list"):
-        classifier_data.convert_single_example(0, InputExample("g-7", "x", None, "maybe"), ["0", "1"], 8, tok)
-    reg = classifier_data.convert_single_example(0, InputExample("s", "x", "y", "3.8"), [], 8, tok)
+    with pytest.raises(DataError, match="label .maybe. is not one of"):
+        features.convert_single_example(0, InputExample("g-7", "x", None, "maybe"), ["0", "1"], 8, tok)
+    reg = features.convert_single_example(0, InputExample("s", "x", "y", "3.8"), [], 8, tok)
     assert reg.label_id == pytest.approx(3.8) and isinstance(reg.label_id, float)
 
 
@@ -130,8 +126,8 @@ def test_tfrecords_are_byte_identical_to_the_original(tmp_path, tokenizers, mrpc
     orig_rc = reference.load("run_classifier")
     mine, theirs = str(tmp_path / "ours.tf_record"), str(tmp_path / "orig.tf_record")
     orig_padded = orig_ex[:37] + [orig_rc.PaddingInputExample()] * 3
-    ours_padded = classifier_data.pad_to_batch_multiple(ours_ex[:37], 8)
-    count = classifier_data.file_based_convert_examples_to_features(ours_padded, ["0", "1"], 64, ours_tok, mine)
+    ours_padded = ours_ex[:37] + [PaddingInputExample()] * 3
+    count = features.file_based_convert_examples_to_features(ours_padded, ["0", "1"], 64, ours_tok, mine)
     orig_rc.file_based_convert_examples_to_features(orig_padded, ["0", "1"], 64, orig_tok, theirs)
     assert count == 40
     with open(mine, "rb") as a, open(theirs, "rb") as b:
@@ -139,61 +135,10 @@ def test_tfrecords_are_byte_identical_to_the_original(tmp_path, tokenizers, mrpc
     assert sorted(os.listdir(tmp_path)) == ["orig.tf_record", "ours.tf_record"]  # no temp file left
 
 
-def test_input_fn_reads_back_what_was_written(tmp_path, tokenizers, mrpc_examples):
-    tok, _ = tokenizers
-    examples = classifier_data.pad_to_batch_multiple(mrpc_examples[0][:13], 8)
-    path = str(tmp_path / "eval.tf_record")
-    classifier_data.file_based_convert_examples_to_features(examples, ["0", "1"], 32, tok, path)
-    expected = classifier_data.convert_examples_to_features(examples, ["0", "1"], 32, tok)
-    with tf.Graph().as_default():
-        d = classifier_data.file_based_input_fn_builder(path, 32, False, drop_remainder=True)({"batch_size": 8})
-        batch = tf.data.make_one_shot_iterator(d).get_next()
-        got = []
-        with tf.Session() as sess:
-            while True:
-                try:
-                    got.append(sess.run(batch))
-                except tf.errors.OutOfRangeError:
-                    break
-    assert len(got) == 2
-    ids = np.concatenate([b["input_ids"] for b in got])
-    assert ids.dtype == np.int32
-    np.testing.assert_array_equal(ids, [f.input_ids for f in expected])
-    np.testing.assert_array_equal(np.concatenate([b["is_real_example"] for b in got]), [1] * 13 + [0] * 3)
-    np.testing.assert_array_equal(np.concatenate([b["label_ids"] for b in got]), [f.label_id for f in expected])
-
-
 def test_failed_write_leaves_nothing(tmp_path, tokenizers):
     tok, _ = tokenizers
     examples = [InputExample("a", "good", None, "1"), InputExample("b", "bad", None, "oops")]
     path = str(tmp_path / "train.tf_record")
     with pytest.raises(DataError):
-        classifier_data.file_based_convert_examples_to_features(examples, ["0", "1"], 16, tok, path)
+        features.file_based_convert_examples_to_features(examples, ["0", "1"], 16, tok, path)
     assert os.listdir(tmp_path) == []
-
-
-def test_cache_reuses_only_on_matching_fingerprint(tmp_path, tokenizers):
-    tok, _ = tokenizers
-    examples = [InputExample(f"train-{i}", f"sentence number {i}", None, str(i % 2)) for i in range(20)]
-    path = str(tmp_path / "train.tf_record")
-
-    def build(exs, **kw):
-        args = dict(label_list=["0", "1"], max_seq_length=16, tokenizer=tok, output_file=path)
-        args.update(kw)
-        return classifier_data.cached_convert_examples_to_features(exs, **args)
-
-    assert build(examples) is False  # first build
-    first = open(path, "rb").read()
-    assert build(examples) is True  # same inputs: reused
-    changed_text = examples[:5] + [InputExample("train-5", "another text", None, "1")] + examples[6:]
-    for exs, kw in [(changed_text, {}), (examples, {"max_seq_length": 32}), (examples, {"truncation": "tail"}),
-                    (examples, {"label_list": ["1", "0"]}), (examples, {"extra_fingerprint": {"task": "x"}})]:
-        assert build(exs, **kw) is False, kw  # rebuilt
-        assert build(exs, **kw) is True, kw
-    assert build(examples) is False and open(path, "rb").read() == first
-    cased = tokenization.FullTokenizer(shared_path("vocab", "uncased_vocab.txt"), do_lower_case=False)
-    assert build(examples, tokenizer=cased) is False
-    # A record file without its fingerprint (e.g. killed before the sidecar) is rebuilt.
-    os.remove(path + ".fingerprint")
-    assert build(examples) is False
-    assert sorted(os.listdir(tmp_path)) == ["train.tf_record", "train.tf_record.fingerprint"]
