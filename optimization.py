@@ -422,11 +422,7 @@ class AdamWeightDecayOptimizer(tf.train.Optimizer):
             return tf.distribute.get_replica_context().merge_call(
                 self._apply_gradients_cross_replica, args=(list(grads_and_vars),), kwargs={"name": name})
         assignments = []
-        for grad, param in grads_and_vars:
-            if grad is None or param is None:
-                continue
-            param_name = self._get_variable_name(param.name)
-            m, v = self._create_moments(param_name, param)
+        for param_name, grad, param, m, v in self._with_moments(grads_and_vars):
             assignments.extend(self._assign_update(param_name, grad, param, m, v))
         return tf.group(*assignments, name=name)
 
@@ -435,17 +431,22 @@ class AdamWeightDecayOptimizer(tf.train.Optimizer):
         variables and every (variable, moments) copy is updated on its own device from
         that device's copy of the (all-reduced) gradient."""
         updates = []
-        for grad, param in grads_and_vars:
-            if grad is None or param is None:
-                continue
-            param_name = self._get_variable_name(param.name)
-            m, v = self._create_moments(param_name, param)
+        for param_name, grad, param, m, v in self._with_moments(grads_and_vars):
 
             def update_copy(param_copy, grad_copy, m_copy, v_copy, param_name=param_name):
                 return tf.group(*self._assign_update(param_name, grad_copy, param_copy, m_copy, v_copy))
 
             updates.append(strategy.extended.update(param, update_copy, args=(grad, m, v), group=True))
         return tf.group(*updates, name=name)
+
+    def _with_moments(self, grads_and_vars):
+        """(variable name, gradient, variable, adam_m, adam_v) of each pair with a
+        gradient, the moments created as the pair comes."""
+        for grad, param in grads_and_vars:
+            if grad is None or param is None:
+                continue
+            param_name = self._get_variable_name(param.name)
+            yield (param_name, grad, param, *self._create_moments(param_name, param))
 
     @staticmethod
     def _create_moments(param_name, param):

@@ -37,7 +37,10 @@ from bert_estimator.errors import UsageError, run_cli
 
 # Re-exported: the original defines these here, and its callers (run_classifier_with_tfhub.py,
 # user code) import them from run_classifier.
-from bert_estimator.feature_cache import cached_convert_examples_to_features  # noqa: F401
+from bert_estimator.feature_cache import (
+    cached_convert_examples_to_features,  # noqa: F401
+    reading_records,
+)
 from bert_estimator.features import (  # noqa: F401
     _truncate_seq_pair,
     convert_examples_to_features,
@@ -137,6 +140,10 @@ flags.DEFINE_float("dev_fraction", None, "imdb task with --imdb_dev_split=heldou
 flags.DEFINE_string("export_dir", None,
                     "After the other steps, export a SavedModel with a serving signature here "
                     "(plus the vocab and labels), for predict.py.")
+flags.DEFINE_integer("export_version", None,
+                     "With --export_dir: the numbered version subdirectory to write (TF Serving's layout; a "
+                     "positive integer, an existing version is replaced). Default: the next free number, 1 in "
+                     "a new directory.")
 flags.DEFINE_bool("write_reports", True,
                   "After eval, write a classification report, a confusion matrix and PNG plots "
                   "of it and of the training loss to --output_dir.")
@@ -388,12 +395,13 @@ def train(estimator, examples, label_list, tokenizer, settings: RecordSettings, 
     preemption = PreemptionHook(runs_per_step=num_accumulation_steps)
     hooks = [ProgressHook(num_train_steps, batch_size, log_every_seconds, runs_per_step=num_accumulation_steps),
              preemption, *extra_hooks]
-    estimator.train(input_fn=input_fn, max_steps=num_train_steps, hooks=hooks)
+    with reading_records(record_file):
+        estimator.train(input_fn=input_fn, max_steps=num_train_steps, hooks=hooks)
     preemption.raise_if_preempted(settings.output_dir)
 
 
 def _inference_input(examples, batch_size, name, label_list, tokenizer, settings: RecordSettings):
-    """Pads for TPUs, writes the TFRecord and returns (input_fn, num_actual, steps)."""
+    """Pads for TPUs, writes the TFRecord and returns (input_fn, num_actual, steps, record_file)."""
     num_actual = len(examples)
     if settings.use_tpu:
         # TPUs need full batches: pad with fake examples that get weight 0.
@@ -409,7 +417,7 @@ def _inference_input(examples, batch_size, name, label_list, tokenizer, settings
         bucket_by_length=settings.bucket_by_length or settings.dynamic_padding)  # in order, trimmed
     # On TPU the number of steps must be given; elsewhere the estimator reads to the end.
     steps = len(examples) // batch_size if settings.use_tpu else None
-    return input_fn, num_actual, steps
+    return input_fn, num_actual, steps, record_file
 
 
 def evaluate(estimator, examples, label_list, tokenizer, settings: RecordSettings, *, batch_size,
@@ -417,9 +425,11 @@ def evaluate(estimator, examples, label_list, tokenizer, settings: RecordSetting
     """Evaluates the last checkpoint on `examples`, writes eval_results.txt (and the
     reports; with evaluation during training, the last row of its history); returns the metrics."""
     tf.logging.info("***** Running evaluation *****")
-    input_fn, num_actual, steps = _inference_input(examples, batch_size, "eval", label_list, tokenizer, settings)
+    input_fn, num_actual, steps, record_file = _inference_input(examples, batch_size, "eval", label_list, tokenizer,
+                                                                settings)
     checkpoint_path = estimator.latest_checkpoint()
-    result = estimator.evaluate(input_fn=input_fn, steps=steps, checkpoint_path=checkpoint_path)
+    with reading_records(record_file):
+        result = estimator.evaluate(input_fn=input_fn, steps=steps, checkpoint_path=checkpoint_path)
     if tracker is not None:
         tracker.record(result["global_step"], result, checkpoint_path)
     tf.logging.info("***** Eval results *****")
@@ -429,8 +439,9 @@ def evaluate(estimator, examples, label_list, tokenizer, settings: RecordSetting
     if write_reports and not settings.is_regression:
         from bert_estimator import reports
 
-        predictions = estimator.predict(input_fn, checkpoint_path=checkpoint_path)
-        probabilities = [p["probabilities"] for _, p in zip(range(num_actual), predictions)]
+        with reading_records(record_file):
+            predictions = estimator.predict(input_fn, checkpoint_path=checkpoint_path)
+            probabilities = [p["probabilities"] for _, p in zip(range(num_actual), predictions)]
         label_ids = [label_list.index(e.label) for e in examples[:num_actual]]
         reports.write_eval_reports(settings.output_dir, label_list, label_ids, probabilities)
         reports.plot_training_loss(settings.output_dir)
@@ -442,13 +453,15 @@ def predict(estimator, examples, label_list, tokenizer, settings: RecordSettings
     """Predicts `examples` from `checkpoint_path` (default: the last checkpoint); returns
     one row of class probabilities per example (one value for regression)."""
     tf.logging.info("***** Running prediction (%s) *****", name)
-    input_fn, num_actual, _ = _inference_input(examples, batch_size, name, label_list, tokenizer, settings)
+    input_fn, num_actual, _, record_file = _inference_input(examples, batch_size, name, label_list, tokenizer,
+                                                            settings)
     rows = []
-    for i, prediction in enumerate(estimator.predict(input_fn=input_fn, checkpoint_path=checkpoint_path)):
-        if i >= num_actual:
-            break  # TPU padding
-        probabilities = prediction["probabilities"]
-        rows.append([probabilities] if settings.is_regression else list(probabilities))
+    with reading_records(record_file):
+        for i, prediction in enumerate(estimator.predict(input_fn=input_fn, checkpoint_path=checkpoint_path)):
+            if i >= num_actual:
+                break  # TPU padding
+            probabilities = prediction["probabilities"]
+            rows.append([probabilities] if settings.is_regression else list(probabilities))
     if len(rows) != num_actual:
         raise RuntimeError(f"predicted {len(rows)} examples, expected {num_actual}")
     return rows
@@ -475,7 +488,7 @@ def write_glue_submission(estimator, processor, data_dir, rows, label_list, toke
 
 
 def export(estimator, export_dir, settings: RecordSettings, *, vocab_file, do_lower_case, label_list,
-           init_checkpoint, checkpoint_path=None, pair=None):
+           init_checkpoint, checkpoint_path=None, pair=None, version=None):
     """Exports a SavedModel of `checkpoint_path` (default: the last checkpoint) with the
     tokenizer's files, for `predict.py`."""
     from bert_estimator import serving
@@ -483,7 +496,8 @@ def export(estimator, export_dir, settings: RecordSettings, *, vocab_file, do_lo
     serving.export_model(estimator, export_dir, max_seq_length=settings.max_seq_length,
                          vocab_file=vocab_file, do_lower_case=do_lower_case, label_list=label_list,
                          is_regression=settings.is_regression, truncation=settings.truncation,
-                         init_checkpoint=init_checkpoint, checkpoint_path=checkpoint_path, pair=pair)
+                         init_checkpoint=init_checkpoint, checkpoint_path=checkpoint_path, pair=pair,
+                         version=version)
 
 
 def evaluation_during_training(estimator, examples, label_list, tokenizer, settings: RecordSettings, *,
@@ -492,7 +506,7 @@ def evaluation_during_training(estimator, examples, label_list, tokenizer, setti
     """(tracker, saver hook) that evaluate on `examples` at the evaluation steps while
     training, keep the best checkpoint and stop early (bert_estimator/evaluation.py)."""
     tf.logging.info("***** Preparing evaluation during training *****")
-    input_fn, _, steps = _inference_input(examples, batch_size, "eval", label_list, tokenizer, settings)
+    input_fn, _, steps, _ = _inference_input(examples, batch_size, "eval", label_list, tokenizer, settings)
     tracker = evaluation.EvaluationTracker(settings.output_dir, best_metric, patience)
     eval_steps = evaluation.evaluation_steps(num_train_steps, every_n_steps, steps_per_epoch)
     listener = evaluation.EvaluateOnSaveListener(
@@ -584,7 +598,7 @@ def main(_):
             examples = train_examples or eval_examples or predict_examples
             export(estimator, FLAGS.export_dir, settings, vocab_file=vocab_file, do_lower_case=do_lower_case,
                    label_list=label_list, init_checkpoint=FLAGS.init_checkpoint, checkpoint_path=checkpoint_path,
-                   pair=any(e.text_b is not None for e in examples))
+                   pair=any(e.text_b is not None for e in examples), version=FLAGS.export_version)
 
 
 def chosen_checkpoint(predict_from, output_dir):

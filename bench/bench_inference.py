@@ -153,7 +153,9 @@ def prepare(work_dir: str, texts: list[str], refresh: bool) -> dict:
         writer.writerow(["id", "text", "label"])
         for i, text in enumerate(texts):
             writer.writerow([i, text, LABELS[i % 2]])
-    if refresh or not os.path.exists(os.path.join(paths["export_dir"], "saved_model.pb")):
+    from bert_estimator import serving
+
+    if refresh or not serving.export_versions(paths["export_dir"]):
         common.log("run_classifier.py --do_predict --export_dir ...")
         cmd = [sys.executable, os.path.join(common.PROJECT_ROOT, "run_classifier.py"), "--task_name=csv",
                f"--data_dir={paths['data_dir']}", "--text_column=text", "--label_column=label",
@@ -262,7 +264,7 @@ def run(args: argparse.Namespace) -> dict:
     import numpy as np
     import tensorflow.compat.v1 as tf
 
-    from bert_estimator import serving
+    from bert_estimator import predictor as predictor_lib
 
     tf.logging.set_verbosity(tf.logging.ERROR)
     if not os.path.exists(args.torch_python):
@@ -277,7 +279,7 @@ def run(args: argparse.Namespace) -> dict:
     paths = prepare(args.work_dir, texts, args.refresh)
 
     torch_peer = TorchPeer(args.torch_python, paths["hf_dir"], paths["head"])
-    predictor = serving.load_predictor(paths["export_dir"], batch_size=BATCH)
+    predictor = predictor_lib.load_predictor(paths["export_dir"], batch_size=BATCH)
     estimator = EstimatorPath(paths, texts, args.work_dir) if args.estimator else None
     # `--do_predict --bucket_by_length`: each batch cut to its longest member, order kept.
     bucketed = EstimatorPath(paths, texts, args.work_dir, bucket_by_length=True) if args.estimator else None

@@ -7,7 +7,7 @@ readers in `processors`. Everything added lives here, one job per module:
     features        the faithful path: truncation, convert_single_example, the TFRecord writer
     fast_records    the same records, serialized directly (the fast backend)
     parallel        an ordered parallel map with a bounded window (memory stays flat)
-    feature_cache   reuse of TFRecords whose inputs are unchanged
+    feature_cache   reuse of TFRecords whose inputs are unchanged and that are still whole
     input_pipeline  tf.data input_fns for training, eval and prediction
     checks          flag and input checks, before anything is written
     hub             TF-Hub BERT modules instead of a checkpoint
@@ -19,9 +19,16 @@ readers in `processors`. Everything added lives here, one job per module:
     output_lock     one writer per --output_dir
     preemption      SIGTERM/SIGINT during training: a checkpoint at the current step
     outputs         eval_results.txt and test_results.tsv, in the original's formats
+    evaluation      evaluation during training, the best checkpoint, early stopping
+    glue_submission the files the GLUE server takes
+    sweep, sweep_results, submission
+                    the paper's protocol: the grid of runs, summaries, submission.zip
     metrics         eval metrics (accuracy, F1, MCC, AUC, Pearson/Spearman)
     reports         classification report, confusion matrix, plots
-    serving, predict            the SavedModel export and predictions on raw text
+    serving, text_signature, predict
+                    the SavedModel export (ids and raw-text signatures), predictions
+    hf_cache, casing
+                    models from the Hugging Face cache; the casing record and checks
     distribution    tf.distribute training (mirrored, multi-worker)
     assets          real weights and sentences fetched from the package index, cached
     hf_weights, name_map, convert_checkpoint, verify_conversion

@@ -224,7 +224,7 @@ def fetch_ground_truth_files(cache: str | None = None) -> list[str]:
                     f.write(inner.extractfile(f"hutto_ICWSM_2014/{name}").read())
                 verify_sha256(staged, GROUND_TRUTH_FILES[name])
                 shutil.move(staged, os.path.join(root, name))
-    for (name, digest), target in zip(GROUND_TRUTH_FILES.items(), targets):
+    for digest, target in zip(GROUND_TRUTH_FILES.values(), targets):
         verify_sha256(target, digest)
     return targets
 

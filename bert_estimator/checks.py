@@ -141,7 +141,7 @@ def _check_paths(flags) -> None:
         from bert_estimator import serving
 
         try:
-            serving.check_export_dir(flags.export_dir)
+            serving.check_export_dir(flags.export_dir, flags.export_version)
         except serving.ExportError as e:
             raise UsageError(f"--export_dir: {e}") from None
     if flags.bert_hub_module_handle:

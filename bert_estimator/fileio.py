@@ -14,7 +14,13 @@ import os
 import uuid
 from typing import Iterator, Union
 
-import tensorflow.compat.v1 as tf
+
+def _gfile():
+    """tf.io.gfile, imported on first use: importing this module (e.g. through
+    `assets`, by `demo.py --help`) does not load TensorFlow."""
+    import tensorflow.compat.v1 as tf
+
+    return tf.io.gfile
 
 
 def temporary_name(path: str) -> str:
@@ -32,17 +38,18 @@ def atomic_path(path: str) -> Iterator[str]:
             with tf.io.TFRecordWriter(tmp) as writer:
                 ...
     """
+    gfile = _gfile()
     tmp = temporary_name(path)
     try:
         yield tmp
-        tf.io.gfile.rename(tmp, path, overwrite=True)
+        gfile.rename(tmp, path, overwrite=True)
     finally:
-        if tf.io.gfile.exists(tmp):
-            tf.io.gfile.remove(tmp)
+        if gfile.exists(tmp):
+            gfile.remove(tmp)
 
 
 def write_atomically(path: str, data: Union[str, bytes]) -> None:
     """Writes `data` (text as UTF-8, or bytes) to `path` atomically."""
     with atomic_path(path) as tmp:
-        with tf.io.gfile.GFile(tmp, "wb" if isinstance(data, bytes) else "w") as f:
+        with _gfile().GFile(tmp, "wb" if isinstance(data, bytes) else "w") as f:
             f.write(data)

@@ -20,6 +20,14 @@ Output on stdout, one line per text, in input order:
 Timings go to stderr: the load time (with a warm-up call), then sentences/sec and, at
 --batch_size=1, the mean and median latency per sentence (tokenization included).
 --benchmark measures both batch 1 and --batch_size on the inputs.
+
+--export_dir is a version directory (`models/sst2/3`) or the base directory that
+run_classifier.py --export_dir fills with numbered versions (`models/sst2`: the highest
+version is used). --in_graph_tokenizer sends the raw strings to the export's
+`serving_text` signature, tokenized inside the graph as TF Serving does, instead of
+tokenizing in Python for `serving_default`; with --benchmark both paths are timed side
+by side (interleaved, so that the machine's load weighs on both alike) and the largest
+difference of their outputs is printed.
 Errors are one line, `predict.py: error: ...`, with exit status 1.
 """
 
@@ -109,6 +117,55 @@ def check_pairs(numbered: list, source: str, pair, export_dir: str) -> None:
                              "give text_a<TAB>text_b")
 
 
+def check_text_signature(numbered: list, source: str, predictor) -> None:
+    """Refuses a pair when the export's serving_text signature takes single texts."""
+    if predictor.text_inputs != ("text",):
+        return
+    for where, text in numbered:
+        if not isinstance(text, str):
+            place = where if source == "the arguments" else f"{source} {where}"
+            raise InputError(f"{place} is a pair (it has a TAB), but the serving_text signature of "
+                             f"{predictor.export_dir} takes single texts")
+
+
+def benchmark_both_paths(predictor, texts: list, batch_size: int) -> dict:
+    """Times both tokenizer paths on `texts` (stderr), interleaved so that a change in
+    the machine's load hits both alike: at batch 1 text by text, the two paths taking
+    turns to go first; at `batch_size`, whole passes in the order Python, graph, graph,
+    Python, each path's faster pass reported. Returns {in_graph: outputs}."""
+    paths = (False, True)
+    if batch_size != 1:
+        calls = {path: [] for path in paths}
+        for i, text in enumerate(texts):
+            for path in (paths if i % 2 == 0 else paths[::-1]):
+                predictor.predict([text], batch_size=1, timings=calls[path], in_graph=path)
+        for path in paths:
+            print(timing_line(calls[path], 1, PATH_NAMES[path]), file=sys.stderr)
+    passes = {path: [] for path in paths}
+    results = {}
+    for path in (False, True, True, False):
+        results[path], calls = timed_predict(predictor, texts, batch_size, in_graph=path)
+        passes[path].append(calls)
+    for path in paths:
+        fastest = min(passes[path], key=lambda calls: sum(seconds for _, seconds in calls))
+        print(timing_line(fastest, batch_size, PATH_NAMES[path]), file=sys.stderr)
+    return results
+
+
+def comparison_line(python_outputs, graph_outputs, is_regression: bool) -> str:
+    """How far the two tokenizer paths' outputs are apart."""
+    import numpy as np
+
+    n = len(python_outputs)
+    difference = float(np.abs(np.asarray(python_outputs) - np.asarray(graph_outputs)).max()) if n else 0.0
+    line = (f"{PROG}: serving_text vs Python tokenization + serving_default over {n} text(s): largest "
+            f"difference of the {'values' if is_regression else 'probabilities'} {difference:.1e}")
+    if not is_regression and n:
+        same = int((np.argmax(python_outputs, axis=1) == np.argmax(graph_outputs, axis=1)).sum())
+        line += f", same label for {same} of {n}"
+    return line
+
+
 def _decode(data: bytes, name: str) -> str:
     return decode_utf8(data, name, InputError)
 
@@ -170,15 +227,20 @@ def format_results(texts: list, outputs, labels: list[str], is_regression: bool,
 
 
 # ----------------------------------------------------------------------------- timing
-def timed_predict(predictor, texts: list, batch_size: int):
-    """(outputs, [(texts in call, seconds)]) of `predictor` on `texts`."""
+def timed_predict(predictor, texts: list, batch_size: int, in_graph: bool | None = None):
+    """(outputs, [(texts in call, seconds)]) of `predictor` on `texts`; `in_graph`: the
+    tokenizer path (default: the predictor's)."""
     calls = []
-    outputs = predictor.predict(texts, batch_size=batch_size, timings=calls)
+    outputs = predictor.predict(texts, batch_size=batch_size, timings=calls, in_graph=in_graph)
     return outputs, calls
 
 
-def timing_line(calls: list, batch_size: int) -> str:
-    """sentences/sec over `calls`, plus the per-sentence latency at batch 1."""
+PATH_NAMES = {False: "Python tokenizer + serving_default", True: "in-graph tokenizer: serving_text"}
+
+
+def timing_line(calls: list, batch_size: int, path: str | None = None) -> str:
+    """sentences/sec over `calls`, plus the per-sentence latency at batch 1; `path`
+    names the tokenizer path measured."""
     n = sum(size for size, _ in calls)
     total = sum(seconds for _, seconds in calls)
     line = (f"{PROG}: {n} sentence(s) at batch {batch_size} in {1000 * total:.1f} ms: "
@@ -186,7 +248,7 @@ def timing_line(calls: list, batch_size: int) -> str:
     if batch_size == 1:
         per = [1000 * seconds for _, seconds in calls]
         line += f"; latency per sentence: mean {statistics.mean(per):.2f} ms, median {statistics.median(per):.2f} ms"
-    return line
+    return line + (f" [{path}]" if path else "")
 
 
 # ------------------------------------------------------------------------------- main
@@ -200,7 +262,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--output_format", choices=("text", "tsv", "json"), default="text")
     parser.add_argument("--batch_size", type=int, default=32, help="texts per model call (default 32)")
     parser.add_argument("--benchmark", action="store_true",
-                        help="also time the inputs at batch 1 and at --batch_size (stderr)")
+                        help="also time the inputs at batch 1 and at --batch_size (stderr); with "
+                             "--in_graph_tokenizer, both tokenizer paths, and their largest difference")
+    parser.add_argument("--in_graph_tokenizer", action="store_true",
+                        help="send the raw texts to the export's serving_text signature, tokenized in the graph "
+                             "(as TF Serving runs it), instead of tokenizing in Python")
     return parser
 
 
@@ -232,22 +298,31 @@ def run(args) -> int:
 
 
 def _predict(args, numbered: list, source: str) -> int:
-    from bert_estimator import serving
+    from bert_estimator import predictor as predictor_lib
 
     texts = [text for _, text in numbered]
+    in_graph = args.in_graph_tokenizer
     start = time.perf_counter()
-    with serving.load_predictor(args.export_dir, batch_size=args.batch_size) as predictor:
+    with predictor_lib.load_predictor(args.export_dir, batch_size=args.batch_size,
+                                in_graph_tokenizer=in_graph) as predictor:
         check_pairs(numbered, source, predictor.pair, args.export_dir)
-        print(f"{PROG}: loaded {args.export_dir} in {time.perf_counter() - start:.2f} s (with a warm-up call)",
-              file=sys.stderr)
+        if in_graph:
+            check_text_signature(numbered, source, predictor)
+        print(f"{PROG}: loaded {predictor.export_dir} in {time.perf_counter() - start:.2f} s "
+              "(with a warm-up call)", file=sys.stderr)
         if predictor.casing_warning:  # tokenized as in training all the same
             print(f"{PROG}: warning: {predictor.casing_warning}", file=sys.stderr)
-        if args.benchmark and args.batch_size != 1:
-            _, calls = timed_predict(predictor, texts, 1)
-            print(timing_line(calls, 1), file=sys.stderr)
-        outputs, calls = timed_predict(predictor, texts, args.batch_size)
-        print(timing_line(calls, args.batch_size), file=sys.stderr)
         labels, is_regression = predictor.labels, predictor.is_regression
+        if in_graph and args.benchmark:
+            results = benchmark_both_paths(predictor, texts, args.batch_size)
+            print(comparison_line(results[False], results[True], is_regression), file=sys.stderr)
+            outputs = results[True]
+        else:
+            if args.benchmark and args.batch_size != 1:
+                _, calls = timed_predict(predictor, texts, 1)
+                print(timing_line(calls, 1), file=sys.stderr)
+            outputs, calls = timed_predict(predictor, texts, args.batch_size)
+            print(timing_line(calls, args.batch_size), file=sys.stderr)
 
     lines = format_results(texts, outputs, labels, is_regression, args.output_format)
     sys.stdout.write("".join(line + "\n" for line in lines))

@@ -1,38 +1,55 @@
 """Serving: export a fine-tuned classifier as a self-contained SavedModel, and predict
 on raw text with it, the graph loaded once.
 
-    python run_classifier.py ... --do_train --export_dir=/tmp/sst2_model
-    python predict.py --export_dir=/tmp/sst2_model "a gripping, funny film" "a dull mess"
+    python run_classifier.py ... --do_train --export_dir=/tmp/models/sst2
+    python predict.py --export_dir=/tmp/models/sst2 "a gripping, funny film" "a dull mess"
 
 or from Python:
 
-    predictor = serving.load_predictor("/tmp/sst2_model")
+    predictor = serving.load_predictor("/tmp/models/sst2")
     predictor.predict(["a gripping, funny film", ("premise", "hypothesis")])  # [N, num_labels]
 
-The export directory (`export_dir` itself, no timestamped subdirectory) holds:
+`export_dir` is a base directory of numbered versions, the layout TF Serving loads as
+it is (`--model_base_path=/tmp/models/sst2`): each export writes the next free number
+(1 in a new directory), or the version asked for (an existing one is then replaced).
+A version directory holds:
 
-    saved_model.pb, variables/      the model, tag "serve", signature "serving_default":
-                                    int32 `input_ids`, `input_mask`, `segment_ids` of shape
-                                    [batch, length] (both dynamic) -> float32 `probabilities`
+    saved_model.pb, variables/      the model, tag "serve", two signatures:
+        "serving_default"           (the default, as before) int32 `input_ids`,
+                                    `input_mask`, `segment_ids` of shape [batch, length]
+                                    (both dynamic) -> float32 `probabilities`
                                     [batch, num_labels] ([batch] values for regression)
+        "serving_text"              string `text` [batch] (`text_a`, `text_b` for pair
+                                    tasks, and when the exporter did not say) ->
+                                    `probabilities`, and string `label` (classification):
+                                    tokenized in the graph with core TensorFlow ops, the
+                                    ids of FullTokenizer (text_signature.py)
     assets.extra/vocab.txt          the WordPiece vocabulary of training
     assets.extra/export_info.json   format_version, do_lower_case, max_seq_length,
                                     label_list, is_regression, truncation, pair
                                     (whether the model reads sentence pairs),
-                                    vocab_casing, casing_record (`casing`), ...
+                                    vocab_casing, casing_record (`casing`), text_inputs,
+                                    unicode_version (of the in-graph tokenizer), ...
 
 so nothing else is needed to predict. Texts are tokenized and laid out exactly as in
 training (`features.convert_single_example`: same ids, same truncation to
-`max_seq_length`), but a batch is padded only to its longest member: a short sentence
-runs at its own length. Masked padding does not change the result beyond float
-round-off (about 1e-7).
+`max_seq_length`), in Python or in the graph, but a batch is padded only to its longest
+member: a short sentence runs at its own length. Masked padding does not change the
+result beyond float round-off (about 1e-7).
 
-Exporting into an existing directory: an empty directory or an earlier export (it has
-saved_model.pb and assets.extra/export_info.json) is replaced, so a rerun refreshes its
-export; anything else is refused with `ExportError`, so that a mistyped
-`--export_dir=$HOME` deletes nothing. The export is written to a temporary directory
-beside `export_dir` (Estimator's timestamped subdirectory inside it) and renamed into
-place when complete: a crash never leaves a half-written export under the final name.
+`load_predictor` takes a version directory or the base directory (its highest
+version). The versions of one base directory must agree on what a client sends and
+gets (labels, regression, serving_text inputs): TF Serving serves them all under one
+model name. Exporting a model of another interface into it is refused, and so is
+predicting from a directory whose versions disagree (`ExportError`).
+
+Exporting into an existing directory: an empty directory, or one holding only earlier
+versions (each with saved_model.pb and assets.extra/export_info.json) receives the new
+version; anything else is refused with `ExportError`, so that a mistyped
+`--export_dir=$HOME` touches nothing, and so is an unversioned export of an earlier
+run_classifier.py (saved_model.pb at the top). The version is written to a temporary
+directory beside `export_dir` and renamed into place when complete: a crash never
+leaves a half-written version for TF Serving to load.
 
 Which checkpoint: the latest in the estimator's model_dir (what training wrote). When
 nothing was trained there (a --do_predict run with a fine-tuned --init_checkpoint),
@@ -47,16 +64,13 @@ import json
 import os
 import time
 import uuid
-from typing import Optional, Sequence, Union
+from typing import Optional, Sequence
 
-import numpy as np
 import tensorflow.compat.v1 as tf
 
-import tokenization
 from bert_estimator import casing
 from bert_estimator.errors import UserError
-from bert_estimator.features import TRUNCATION_STRATEGIES, convert_single_example
-from processors.base import InputExample
+from bert_estimator.features import TRUNCATION_STRATEGIES
 
 EXPORT_INFO = "export_info.json"
 VOCAB_FILE = "vocab.txt"
@@ -65,6 +79,11 @@ SIGNATURE = "serving_default"
 OUTPUT = "probabilities"
 INPUTS = ("input_ids", "input_mask", "segment_ids")
 FORMAT_VERSION = 1
+# The raw-text signature: strings in, tokenized in the graph (text_signature.py).
+TEXT_SIGNATURE = "serving_text"
+LABEL_OUTPUT = "label"
+TEXT_INPUTS = ("text",)
+PAIR_INPUTS = ("text_a", "text_b")
 
 
 class ExportError(UserError, ValueError):
@@ -78,19 +97,114 @@ def is_export(path: str) -> bool:
             and tf.io.gfile.exists(os.path.join(path, EXTRA_DIR, EXPORT_INFO)))
 
 
-def check_export_dir(export_dir: str) -> None:
-    """Raises ExportError unless `export_dir` may be (over)written by `export_model`:
-    absent, an empty directory, or an earlier export. Cheap: call it before training."""
+def check_export_dir(export_dir: str, version: Optional[int] = None) -> None:
+    """Raises ExportError unless `export_dir` may receive a new version from
+    `export_model`: absent, an empty directory, or one holding only numbered versions
+    written by it (TF Serving's layout). Cheap: call it before training."""
     if not export_dir:
         raise ExportError("no export directory given")
+    if version is not None and (isinstance(version, bool) or not isinstance(version, int) or version < 1):
+        raise ExportError(f"the export version must be a positive integer, got {version!r}")
     if not tf.io.gfile.exists(export_dir):
         return
     if not tf.io.gfile.isdir(export_dir):
         raise ExportError(f"export directory {export_dir} exists and is not a directory")
-    if tf.io.gfile.listdir(export_dir) and not is_export(export_dir):
+    if is_export(export_dir):
         raise ExportError(
-            f"export directory {export_dir} is not empty and holds no earlier export "
-            "(saved_model.pb and assets.extra/export_info.json); choose a new or empty directory")
+            f"export directory {export_dir} holds an unversioned export (saved_model.pb at its top, from an "
+            f"earlier run_classifier.py); exports now go to numbered version subdirectories, as TF Serving "
+            f"reads them: move it to {os.path.join(export_dir, '1')} or choose a new directory")
+    for name in _entries(export_dir):
+        if not (_is_version_name(name) and is_export(os.path.join(export_dir, name))):
+            raise ExportError(
+                f"export directory {export_dir} is not empty and holds {name!r}, which is no earlier export "
+                "(a numbered version subdirectory with saved_model.pb and assets.extra/export_info.json); "
+                "choose a new or empty directory")
+
+
+def _entries(path: str) -> list:
+    return sorted(name.rstrip("/") for name in tf.io.gfile.listdir(path))
+
+
+def _is_version_name(name: str) -> bool:
+    return name.isdigit() and name.isascii()
+
+
+def export_versions(base: str) -> list:
+    """The numbered version subdirectories of `base`, as ints, ascending (the
+    directories TF Serving would load; whether they hold exports is not checked)."""
+    if not tf.io.gfile.isdir(base):
+        return []
+    return sorted(int(name) for name in _entries(base)
+                  if _is_version_name(name) and tf.io.gfile.isdir(os.path.join(base, name)))
+
+
+def text_inputs_for(pair: Optional[bool]) -> tuple:
+    """The inputs of the `serving_text` signature: `text` for a model of single texts;
+    `text_a`, `text_b` for pairs, and when the exporter did not say (an empty text_b
+    then makes a single text, as in the Python path)."""
+    return TEXT_INPUTS if pair is False else PAIR_INPUTS
+
+
+def _interface(info: dict) -> dict:
+    """What a client of the export depends on: the label list, regression or not, and
+    the raw-text signature's inputs (None: an export without that signature)."""
+    text_inputs = info.get("text_inputs")
+    return {"labels": [str(label) for label in info.get("label_list", [])],
+            "is_regression": bool(info.get("is_regression")),
+            "text_inputs": tuple(text_inputs) if text_inputs else None}
+
+
+def _describe(interface: dict) -> str:
+    kind = "is a regression" if interface["is_regression"] else f"has the labels {', '.join(interface['labels'])}"
+    if interface["text_inputs"]:
+        kind += f" and {TEXT_SIGNATURE} inputs {', '.join(interface['text_inputs'])}"
+    return kind
+
+
+def _incompatibility(a: dict, b: dict) -> bool:
+    if a["labels"] != b["labels"] or a["is_regression"] != b["is_regression"]:
+        return True
+    return bool(a["text_inputs"] and b["text_inputs"] and a["text_inputs"] != b["text_inputs"])
+
+
+def check_versions_compatible(base: str, infos: dict) -> None:
+    """ExportError when the exports of `base` ({version: export_info}) differ in what a
+    client depends on (labels, regression, text inputs): TF Serving serves all the
+    versions of a directory under one model name."""
+    versions = sorted(infos)
+    for older, newer in zip(versions, versions[1:]):
+        a, b = _interface(infos[older]), _interface(infos[newer])
+        if _incompatibility(a, b):
+            raise ExportError(
+                f"{base} holds incompatible exports: version {older} {_describe(a)}, version {newer} "
+                f"{_describe(b)}; TF Serving serves every version of a directory as one model, so keep one "
+                "model per directory (remove the stale versions or export to a new directory)")
+
+
+def resolve_export_dir(path: str) -> str:
+    """The export that `path` names: `path` itself when it is one (a version
+    directory, or an unversioned export), else its highest numbered version.
+
+    Raises:
+      ExportError: `path` is missing or holds no export; or it holds an unversioned
+        export and numbered versions, or versions incompatible with each other.
+    """
+    if not tf.io.gfile.isdir(path):
+        raise ExportError(f"export directory not found: {path}")
+    versions = export_versions(path)
+    if is_export(path):
+        if versions:
+            raise ExportError(
+                f"{path} holds two exports: an unversioned one at its top and the numbered version(s) "
+                f"{', '.join(map(str, versions))}; keep one layout (move the top one into a version directory)")
+        return path
+    if not versions:
+        raise ExportError(f"{path} is not a model exported by run_classifier.py --export_dir (no saved_model.pb "
+                          f"and {EXTRA_DIR}/{EXPORT_INFO}, nor numbered version subdirectories holding them)")
+    infos = {v: read_export_info(os.path.join(path, str(v))) for v in versions}
+    check_versions_compatible(path, infos)
+    return os.path.join(path, str(versions[-1]))
 
 
 def serving_input_receiver_fn_builder(is_regression: bool):
@@ -141,13 +255,15 @@ def _checkpoint_from_init(estimator, init_checkpoint: str, receiver_fn, work_dir
 def export_model(estimator, export_dir: str, max_seq_length: int, vocab_file: str,
                  do_lower_case: bool, label_list: Sequence[str], is_regression: bool,
                  truncation: str = "head", init_checkpoint: Optional[str] = None,
-                 checkpoint_path: Optional[str] = None, pair: Optional[bool] = None) -> str:
-    """Exports `estimator`'s latest checkpoint as a SavedModel in `export_dir` (see the
-    module docstring for the layout and the overwrite rule). Returns `export_dir`.
+                 checkpoint_path: Optional[str] = None, pair: Optional[bool] = None,
+                 version: Optional[int] = None) -> str:
+    """Exports `estimator`'s latest checkpoint as a SavedModel in a new numbered version
+    subdirectory of `export_dir` (see the module docstring for the layout and the
+    overwrite rule). Returns the version directory.
 
     Args:
       estimator: the (TPU)Estimator of training; its `model_fn` builds the graph.
-      export_dir: the SavedModel directory to create (replaced if an earlier export).
+      export_dir: the base directory (TF Serving's model directory).
       max_seq_length, vocab_file, do_lower_case, truncation: the tokenization of training.
       label_list: list of str, the labels in class-id order (empty for regression).
       is_regression: bool, one float output per example.
@@ -155,16 +271,36 @@ def export_model(estimator, export_dir: str, max_seq_length: int, vocab_file: st
         trained): must then be a fine-tuned checkpoint with every model variable.
       checkpoint_path: export this checkpoint instead of the latest one.
       pair: whether the model reads sentence pairs (text_a, text_b): recorded so that
-        predict.py refuses a single text for a pair model. None: not recorded.
+        predict.py refuses a single text for a pair model, and sets the inputs of the
+        `serving_text` signature (`text_inputs_for`). None: not recorded.
+      version: the version number (a positive int; an existing one is replaced).
+        Default: the next free one, 1 for a new directory.
 
     Raises:
-      ExportError: `export_dir` is not replaceable, or there is no checkpoint to export.
+      ExportError: `export_dir` may not receive a version, its versions are of another
+        interface (labels, regression, text inputs), or there is no checkpoint to export.
     """
+    from bert_estimator import text_signature
+
     if truncation not in TRUNCATION_STRATEGIES:
         raise ExportError(f"unknown truncation strategy {truncation!r}")
-    check_export_dir(export_dir)
+    check_export_dir(export_dir, version)
     export_dir = export_dir.rstrip("/") or export_dir
-    receiver_fn = serving_input_receiver_fn_builder(is_regression)
+    try:  # what the in-graph tokenizer needs: the vocabulary, with [CLS], [SEP], [UNK]
+        spec = text_signature.TokenizerSpec.from_vocab_file(vocab_file, do_lower_case, max_seq_length, truncation)
+        spec.check()
+    except (ValueError, OSError) as e:
+        raise ExportError(f"{vocab_file}: {e}") from None
+    text_inputs = text_inputs_for(pair)
+    interface = {"label_list": list(label_list), "is_regression": is_regression, "text_inputs": list(text_inputs)}
+    others = {v: read_export_info(os.path.join(export_dir, str(v)))
+              for v in export_versions(export_dir) if v != version}
+    for v, other in others.items():
+        if _incompatibility(_interface(other), _interface(interface)):
+            raise ExportError(
+                f"cannot add this model to {export_dir}: its version {v} {_describe(_interface(other))}, this "
+                f"model {_describe(_interface(interface))}; TF Serving serves every version of a directory as "
+                "one model, so export it to a new directory (or remove the old versions)")
     # Staged next to export_dir (same file system, so the final rename is atomic).
     staging = f"{export_dir}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     tf.io.gfile.makedirs(staging)
@@ -176,6 +312,7 @@ def export_model(estimator, export_dir: str, max_seq_length: int, vocab_file: st
                 raise ExportError(
                     f"no checkpoint to export: nothing was trained in {estimator.model_dir} "
                     "(run with --do_train) and no fine-tuned init checkpoint was given to export")
+            receiver_fn = serving_input_receiver_fn_builder(is_regression)
             checkpoint_path = _checkpoint_from_init(estimator, init_checkpoint, receiver_fn, staging)
             source = init_checkpoint
         tf.logging.info("***** Exporting %s as a SavedModel to %s *****", source, export_dir)
@@ -192,22 +329,90 @@ def export_model(estimator, export_dir: str, max_seq_length: int, vocab_file: st
             "signature": SIGNATURE,
             "inputs": list(INPUTS),
             "output": OUTPUT,
+            "text_signature": TEXT_SIGNATURE,
+            "text_inputs": list(text_inputs),
+            "text_outputs": [OUTPUT] + ([] if is_regression else [LABEL_OUTPUT]),
+            # The in-graph tokenizer reproduces FullTokenizer on this Unicode version.
+            "unicode_version": text_signature.unicode_tables().unidata_version,
             "checkpoint": source,
             "exported_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
-        info_file = os.path.join(staging, EXPORT_INFO)
-        with tf.io.gfile.GFile(info_file, "w") as f:
+        model_dir = os.path.join(staging, "model")
+        _write_saved_model(estimator, checkpoint_path, model_dir, spec, text_inputs, label_list, is_regression)
+        extra = os.path.join(model_dir, EXTRA_DIR)
+        tf.io.gfile.makedirs(extra)
+        tf.io.gfile.copy(vocab_file, os.path.join(extra, VOCAB_FILE))
+        with tf.io.gfile.GFile(os.path.join(extra, EXPORT_INFO), "w") as f:
             f.write(json.dumps(info, indent=2) + "\n")
-        exported = estimator.export_saved_model(
-            os.path.join(staging, "export"), receiver_fn, checkpoint_path=checkpoint_path,
-            assets_extra={VOCAB_FILE: vocab_file, EXPORT_INFO: info_file})
-        exported = exported.decode("utf-8") if isinstance(exported, bytes) else exported
-        _replace_dir(exported, export_dir, staging)
+        target = _move_into_place(model_dir, export_dir, version, staging)
     finally:
         if tf.io.gfile.exists(staging):
             tf.io.gfile.rmtree(staging)
-    tf.logging.info("Exported the model to %s", export_dir)
-    return export_dir
+    tf.logging.info("Exported the model to %s", target)
+    return target
+
+
+def _write_saved_model(estimator, checkpoint_path: str, target: str, spec, text_inputs: tuple,
+                       label_list: Sequence[str], is_regression: bool) -> None:
+    """Writes the SavedModel of `checkpoint_path` to the new directory `target`.
+
+    One graph: the model reads the three int32 inputs of `serving_default`, which are
+    `placeholder_with_default`s whose default is the in-graph tokenization of the
+    string inputs of `serving_text`. Fed ids, the tokenizer does not run; fed strings,
+    it does. The lookup tables are initialized by the SavedModel's main op.
+    """
+    from bert_estimator import text_signature
+
+    with tf.Graph().as_default():
+        if estimator.config.tf_random_seed is not None:
+            tf.set_random_seed(estimator.config.tf_random_seed)
+        tf.train.get_or_create_global_step()
+        texts = {name: tf.placeholder(tf.string, [None], name=name) for name in text_inputs}
+        with tf.name_scope("text_tokenizer"):
+            tokenized = text_signature.features(texts.get("text", texts.get("text_a")), texts.get("text_b"), spec)
+        receivers = {name: tf.placeholder_with_default(value, [None, None], name=name)
+                     for name, value in zip(INPUTS, tokenized)}
+        features = dict(receivers)
+        features["label_ids"] = tf.zeros(tf.shape(receivers["input_ids"])[:1],
+                                         dtype=tf.float32 if is_regression else tf.int32)
+        model = estimator.model_fn(features, None, tf.estimator.ModeKeys.PREDICT, estimator.config)
+        probabilities = model.predictions[OUTPUT]
+        text_outputs = {OUTPUT: probabilities}
+        if not is_regression:
+            text_outputs[LABEL_OUTPUT] = tf.gather(tf.constant([str(label) for label in label_list]),
+                                                   tf.argmax(probabilities, axis=-1), name=LABEL_OUTPUT)
+        signatures = {
+            SIGNATURE: tf.saved_model.signature_def_utils.predict_signature_def(receivers, {OUTPUT: probabilities}),
+            TEXT_SIGNATURE: tf.saved_model.signature_def_utils.predict_signature_def(texts, text_outputs),
+        }
+        main_op = tf.train.Scaffold.default_local_init_op()  # local variables and the lookup tables
+        saver = tf.train.Saver(sharded=True)
+        builder = tf.saved_model.builder.SavedModelBuilder(target)
+        with tf.Session() as sess:
+            saver.restore(sess, checkpoint_path)
+            builder.add_meta_graph_and_variables(
+                sess, [tf.saved_model.tag_constants.SERVING], signature_def_map=signatures, main_op=main_op,
+                saver=saver, strip_default_attrs=True)
+        builder.save()
+
+
+def _move_into_place(model_dir: str, export_dir: str, version: Optional[int], scratch: str) -> str:
+    """Renames the staged `model_dir` to `export_dir`/<version> (an existing one is
+    replaced) or, without `version`, to the next free version; returns that path."""
+    tf.io.gfile.makedirs(export_dir)
+    if version is not None:
+        target = os.path.join(export_dir, str(version))
+        _replace_dir(model_dir, target, scratch)
+        return target
+    for _ in range(10):  # another export may take the same number meanwhile
+        target = os.path.join(export_dir, str(max(export_versions(export_dir), default=0) + 1))
+        try:
+            tf.io.gfile.rename(model_dir, target, overwrite=False)
+            return target
+        except (tf.errors.AlreadyExistsError, tf.errors.FailedPreconditionError, OSError):
+            if not tf.io.gfile.exists(target):
+                raise
+    raise ExportError(f"could not find a free version number in {export_dir}")
 
 
 def _casing_info(vocab_file: str, init_checkpoint: Optional[str]) -> dict:
@@ -224,129 +429,6 @@ def _replace_dir(new: str, target: str, scratch: str) -> None:
     if tf.io.gfile.exists(target):
         tf.io.gfile.rename(target, os.path.join(scratch, "previous"))
     tf.io.gfile.rename(new, target)
-
-
-# ---------------------------------------------------------------------------- predict
-Text = Union[str, Sequence[str]]  # a text, or a (text_a, text_b) pair
-
-
-class Predictor:
-    """A loaded export: `predict(texts)` -> probabilities. Build with `load_predictor`.
-
-    The SavedModel is loaded once into its own graph and `tf.compat.v1.Session`, and
-    called through `Session.make_callable`: on the tiny test model this is about 30%
-    faster per single-sentence call than `tf.saved_model.load` (eager) with its
-    `serving_default` function (0.77 vs 1.09 ms median), and needs no eager mode.
-
-    Attributes:
-      labels: list of str, the class names in output-column order (empty for regression).
-      is_regression: bool; `predict` then returns one value per text, shape [N].
-      max_seq_length: int, texts are truncated to this many tokens, as in training.
-      pair: bool, whether the model reads (text_a, text_b) pairs; None when the export
-        does not say.
-      info: dict, the export's export_info.json.
-      casing_warning: str or None, set when the export's do_lower_case contradicts its
-        vocabulary's casing (`casing.export_warning`); texts are still tokenized as in training.
-    """
-
-    def __init__(self, export_dir: str, batch_size: int = 32, warm_up: bool = True):
-        if batch_size <= 0:
-            raise ValueError(f"batch_size must be positive, got {batch_size}")
-        info = read_export_info(export_dir)
-        self.export_dir = export_dir
-        self.info = info
-        self.labels = [str(label) for label in info["label_list"]]
-        self.is_regression = bool(info["is_regression"])
-        self.max_seq_length = int(info["max_seq_length"])
-        self.truncation = info.get("truncation", "head")
-        self.pair = info.get("pair")  # True: sentence pairs; None: not recorded (older exports)
-        if self.truncation not in TRUNCATION_STRATEGIES:
-            raise ExportError(f"{export_dir}: unknown truncation strategy {self.truncation!r}")
-        self.batch_size = batch_size
-        try:
-            self.tokenizer = tokenization.FullTokenizer(
-                os.path.join(export_dir, EXTRA_DIR, VOCAB_FILE), do_lower_case=bool(info["do_lower_case"]))
-        except (ValueError, OSError) as e:  # a vocabulary that is not UTF-8, or empty, or unreadable
-            raise ExportError(f"{export_dir}: {e}") from None
-        vocab_casing = info.get("vocab_casing") or casing.vocab_casing_of_tokens(self.tokenizer.vocab).casing
-        self.casing_warning = casing.export_warning(info["do_lower_case"], vocab_casing, export_dir)
-        self._session, self._run = _load_session(export_dir)
-        if warm_up:  # the first call of a session is slow (graph optimization)
-            self.predict(["warm up"])
-
-    def featurize(self, text: Text) -> tuple[list, list]:
-        """(input_ids, segment_ids) of one text, unpadded: the training layout and ids
-        (`features.convert_single_example`, truncation included)."""
-        if isinstance(text, (str, bytes)):
-            text_a, text_b = text, None
-        elif len(text) == 2:
-            text_a, text_b = text
-        else:
-            raise ValueError(f"expected a text or a (text_a, text_b) pair, got {text!r}")
-        example = InputExample(guid="predict", text_a=text_a, text_b=text_b or None)
-        # ex_index 5: convert_single_example logs the first five examples in full.
-        feature = convert_single_example(5, example, self.labels, self.max_seq_length,
-                                         self.tokenizer, self.truncation)
-        length = sum(feature.input_mask)
-        return feature.input_ids[:length], feature.segment_ids[:length]
-
-    def predict(self, texts: Sequence[Text], batch_size: Optional[int] = None,
-                timings: Optional[list] = None) -> np.ndarray:
-        """Probabilities [N, num_labels] of `texts`, in their order ([N] values for
-        regression).
-
-        Args:
-          texts: list of str, or of (text_a, text_b) pairs for pair tasks.
-          batch_size: texts per model call (default: the predictor's). Texts are grouped
-            by length, and each batch is padded to its longest member only.
-          timings: optional list; gets one (texts in the call, seconds) per model call,
-            the seconds including the tokenization of those texts.
-        """
-        if isinstance(texts, (str, bytes)):
-            raise TypeError("predict takes a list of texts, not one str")
-        batch_size = batch_size or self.batch_size
-        if batch_size <= 0:
-            raise ValueError(f"batch_size must be positive, got {batch_size}")
-        features, seconds = [], []
-        for text in texts:
-            start = time.perf_counter()
-            features.append(self.featurize(text))
-            seconds.append(time.perf_counter() - start)
-        # Similar lengths together: less padding. Stable, so equal lengths keep their order.
-        order = sorted(range(len(features)), key=lambda i: len(features[i][0]))
-        width = () if self.is_regression else (len(self.labels),)
-        outputs = np.zeros((len(features), *width), dtype=np.float32)
-        for begin in range(0, len(order), batch_size):
-            rows = order[begin:begin + batch_size]
-            start = time.perf_counter()
-            outputs[rows] = self._run(*_pad([features[i] for i in rows]))
-            if timings is not None:
-                timings.append((len(rows), time.perf_counter() - start + sum(seconds[i] for i in rows)))
-        return outputs
-
-    def close(self) -> None:
-        """Frees the session."""
-        self._session.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-
-def _pad(features: list) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Stacks (ids, segments) pairs into int32 [B, longest] input_ids, input_mask,
-    segment_ids, zero padded."""
-    longest = max(len(ids) for ids, _ in features)
-    input_ids = np.zeros((len(features), longest), dtype=np.int32)
-    input_mask = np.zeros_like(input_ids)
-    segment_ids = np.zeros_like(input_ids)
-    for row, (ids, segments) in enumerate(features):
-        input_ids[row, :len(ids)] = ids
-        input_mask[row, :len(ids)] = 1
-        segment_ids[row, :len(ids)] = segments
-    return input_ids, input_mask, segment_ids
 
 
 def read_export_info(export_dir: str) -> dict:
@@ -375,35 +457,3 @@ def read_export_info(export_dir: str) -> dict:
     if not tf.io.gfile.exists(os.path.join(export_dir, EXTRA_DIR, VOCAB_FILE)):
         raise ExportError(f"{export_dir} lacks its vocabulary {EXTRA_DIR}/{VOCAB_FILE}")
     return info
-
-
-def _load_session(export_dir: str):
-    """Loads the SavedModel into its own graph and session; returns (session, run), run
-    a callable (input_ids, input_mask, segment_ids) -> np.ndarray."""
-    graph = tf.Graph()
-    sess = tf.Session(graph=graph)
-    try:
-        with graph.as_default():
-            meta_graph = tf.saved_model.loader.load(sess, [tf.saved_model.tag_constants.SERVING], export_dir)
-        signature = meta_graph.signature_def[SIGNATURE]
-        feeds = [graph.get_tensor_by_name(signature.inputs[name].name) for name in INPUTS]
-        fetch = graph.get_tensor_by_name(signature.outputs[OUTPUT].name)
-        return sess, sess.make_callable(fetch, feeds)
-    except (KeyError, tf.errors.OpError, OSError, ValueError, RuntimeError) as e:
-        sess.close()
-        raise ExportError(f"{export_dir}: cannot load the SavedModel: {_first_line(e)}") from None
-
-
-def _first_line(error: BaseException) -> str:
-    """The first non-empty line of an error's message (TensorFlow's run to several)."""
-    text = str(getattr(error, "message", None) or error or type(error).__name__)
-    return next((line.strip() for line in text.splitlines() if line.strip()), type(error).__name__)
-
-
-def load_predictor(export_dir: str, batch_size: int = 32) -> Predictor:
-    """Loads an export made by `export_model` (once) and returns a `Predictor`.
-
-    Raises:
-      ExportError: `export_dir` is missing or not such an export.
-    """
-    return Predictor(export_dir, batch_size=batch_size)

@@ -96,6 +96,7 @@ class Plan:
     output_dir: str
     glue_dir: str
     keep_going: bool = False
+    submit: bool = True  # --do_predict in every run, and submission.zip
 
 
 # ------------------------------------------------------------------------- the plan
@@ -181,7 +182,7 @@ def model_flags(args, flags: dict) -> list[str]:
     return [*model, f"--do_lower_case={not cased}"]
 
 
-def check_data(glue_dir: str, tasks: Sequence[str]) -> None:
+def check_data(glue_dir: str, tasks: Sequence[str], need_test: bool = True) -> None:
     if not tf.io.gfile.isdir(glue_dir):
         raise UsageError(f"--glue_dir not found: {glue_dir}")
     for task in tasks:
@@ -190,7 +191,8 @@ def check_data(glue_dir: str, tasks: Sequence[str]) -> None:
             raise UsageError(f"no {DISPLAY[task]} data: {data_dir} is not a directory (--glue_dir holds GLUE's "
                              "task folders, as download_glue_data.py writes them)")
         processor = processors.get_processor(task)
-        for name in (processor.TRAIN_FILE, processor.DEV_FILE, processor.TEST_FILE):
+        names = (processor.TRAIN_FILE, processor.DEV_FILE) + ((processor.TEST_FILE,) if need_test else ())
+        for name in names:
             if not tf.io.gfile.exists(os.path.join(data_dir, name)):
                 raise UsageError(f"no {DISPLAY[task]} {name}: {os.path.join(data_dir, name)} not found")
 
@@ -251,17 +253,17 @@ def make_plan(args, extras: Sequence[str]) -> Plan:
     glue_dir, output_dir = local(args.glue_dir), local(args.output_dir)
     if "://" in output_dir:
         raise UsageError(f"--output_dir must be a local directory (each run's log is written there): {output_dir}")
-    check_data(glue_dir, tasks)
+    check_data(glue_dir, tasks, need_test=not args.no_submission)
     common = model_flags(args, flags) + [f"--max_seq_length={args.max_seq_length}"]
     if evaluates_during_training(flags) and "predict_from" not in flags:
         common.append("--predict_from=best")  # predict from the checkpoint whose dev metric selects
     metrics = {t: flags.get("best_metric") or evaluation.main_metric(t, t == "sts-b") for t in tasks}
     return Plan(plan_runs(tasks, output_dir, *grid), metrics, flags.get("predict_from", "best") != "last", command,
-                common + list(extras), devices, output_dir, glue_dir, args.keep_going)
+                common + list(extras), devices, output_dir, glue_dir, args.keep_going, not args.no_submission)
 
 
 def run_command(plan: Plan, run: Run) -> list[str]:
-    own = [f"--task_name={run.task}", "--do_train", "--do_eval", "--do_predict",
+    own = [f"--task_name={run.task}", "--do_train", "--do_eval", *(["--do_predict"] if plan.submit else []),
            f"--data_dir={submission.data_dir(plan.glue_dir, run.task)}", f"--output_dir={run.output_dir}",
            f"--learning_rate={number(run.learning_rate)}", f"--num_train_epochs={number(run.epochs)}",
            f"--train_batch_size={run.batch_size}", f"--seed={run.seed}"]
@@ -444,6 +446,8 @@ def build_parser():
     p.add_argument("--max_seq_length", type=int, default=128, metavar="N", help="(default: %(default)s)")
     p.add_argument("--run_classifier", metavar="PATH", help="the program to run: a .py file or a command "
                    "(default: python -m run_classifier, from this repository)")
+    p.add_argument("--no_submission", action="store_true", help="train and select on dev only: no --do_predict, "
+                   "no test files needed, no submission.zip (e.g. for a GLUE copy without test sets)")
     p.add_argument("--keep_going", action="store_true", help="go on after a failed run (default: stop, the "
                    "running runs saving a checkpoint)")
     return p
@@ -478,6 +482,8 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
     finally:
         if main_thread:
             signal.signal(signal.SIGTERM, previous)
+    if not plan.submit:
+        return 0
     selected = []
     for results in (task_results(plan, t, values) for t in plan.metrics):
         if results.best_run is None:

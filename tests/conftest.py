@@ -1,4 +1,5 @@
-"""Shared fixtures: paths to the real data and a tiny random BERT checkpoint."""
+"""Shared fixtures: the real data (from the package index, see tests/real_data.py) and a
+tiny random BERT checkpoint."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ import sys
 import pytest
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SHARED_DATA = os.path.join(PROJECT_ROOT, "..", "shared", "data")
-UNCASED_VOCAB = os.path.join(SHARED_DATA, "vocab", "uncased_vocab.txt")
+# Where bert_estimator.assets caches the uncased vocabulary (with all-MiniLM-L6-v2). It may
+# not be there yet: tests.real_data.uncased_vocab() fetches it.
+UNCASED_VOCAB = os.path.join(os.environ.get("BERT_ASSETS_DIR") or os.path.join(PROJECT_ROOT, ".cache", "assets"),
+                             "all-MiniLM-L6-v2", "vocab.txt")
 
 if PROJECT_ROOT not in sys.path:
     sys.path.insert(0, PROJECT_ROOT)
@@ -34,14 +37,6 @@ TINY_CONFIG = {
 }
 
 
-def shared_path(*parts: str) -> str:
-    """Path under ../shared/data; skips the test when it is absent."""
-    path = os.path.join(SHARED_DATA, *parts)
-    if not os.path.exists(path):
-        pytest.skip(f"shared data not available: {path}")
-    return path
-
-
 def write_tiny_checkpoint(model_dir: str, config: dict = TINY_CONFIG, seed: int = 1,
                           num_labels: int | None = None) -> str:
     """Writes bert_config.json, vocab.txt and a randomly initialised bert_model.ckpt
@@ -55,7 +50,9 @@ def write_tiny_checkpoint(model_dir: str, config: dict = TINY_CONFIG, seed: int 
     os.makedirs(model_dir, exist_ok=True)
     with open(os.path.join(model_dir, "bert_config.json"), "w") as f:
         json.dump(config, f, indent=2)
-    shutil.copy(shared_path("vocab", "uncased_vocab.txt"), os.path.join(model_dir, "vocab.txt"))
+    from tests.real_data import uncased_vocab
+
+    shutil.copy(uncased_vocab(), os.path.join(model_dir, "vocab.txt"))
     ckpt = os.path.join(model_dir, "bert_model.ckpt")
     with tf.Graph().as_default():
         tf.set_random_seed(seed)
@@ -100,17 +97,12 @@ def write_csv(path, rows, header=("text", "label")) -> None:
 
 @pytest.fixture(scope="module")
 def sentiment_dir(tmp_path_factory) -> str:
-    """A small CSV sentiment task from real SST-2 rows: the first 64 training rows,
-    dev = the first 24 of them (so fitting train must lower the dev loss), test = the
-    first 10."""
-    rows = []
-    with open(shared_path("glue", "SST-2", "train.tsv")) as f:
-        next(f)
-        for line in f:
-            sentence, label = line.rstrip("\n").split("\t")
-            rows.append((sentence, label))
-            if len(rows) == 64:
-                break
+    """A small CSV sentiment task from real SST-2 rows (tests/real_data.py): the first 64
+    training rows rated clearly positive or negative (|rating| >= 2 of 4), dev = the
+    first 24 of them (so fitting train must lower the dev loss), test = the first 10."""
+    from tests.real_data import clear_sentiment_rows
+
+    rows = clear_sentiment_rows(64)
     d = tmp_path_factory.mktemp("sentiment")
     write_csv(d / "train.csv", rows)
     write_csv(d / "dev.csv", rows[:24])

@@ -285,7 +285,7 @@ def _export(tmp_path_factory, tiny_bert_dir, name, data_args) -> str:
                  "--train_batch_size=16", "--num_train_epochs=1", "--write_reports=false"],
                 env={"TF_CPP_MIN_LOG_LEVEL": "3"})
     assert r.returncode == 0, r.stderr[-3000:]
-    return str(export)
+    return str(export / "1")  # TF Serving's layout: the first version
 
 
 @pytest.fixture(scope="module")

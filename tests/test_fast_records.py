@@ -20,9 +20,9 @@ import tensorflow.compat.v1 as tf
 
 import processors
 import tokenization
-from bert_estimator import assets, fast_records, features, reference
+from bert_estimator import fast_records, features, reference
 from processors import DataError, InputExample, PaddingInputExample
-from tests.conftest import shared_path
+from tests.real_data import glue_dir, movie_snippets, uncased_vocab
 
 STRATEGIES = features.TRUNCATION_STRATEGIES
 
@@ -60,7 +60,7 @@ def assert_same_records(fast: bytes, faithful: bytes, examples) -> None:
 
 @pytest.fixture(scope="module")
 def vocab():
-    return shared_path("vocab", "uncased_vocab.txt")
+    return uncased_vocab()
 
 
 @pytest.fixture(scope="module")
@@ -76,19 +76,14 @@ def small_chunks(monkeypatch):
 
 def glue(task, split="train", limit=None):
     processor = processors.get_processor(task)
-    data_dir = shared_path("glue", {"sst-2": "SST-2", "mrpc": "MRPC", "cola": "CoLA"}[task])
+    data_dir = glue_dir(task)  # real sentences in GLUE's layout (tests/real_data.py)
     examples = getattr(processor, f"get_{split}_examples")(data_dir)
     return (examples[:limit] if limit else examples), processor.get_labels()
 
 
 def snippets():
-    try:
-        path = assets.fetch_movie_snippets()
-    except assets.AssetError as err:
-        pytest.skip(f"movie snippets not available: {err}")
-    with open(path, "rb") as f:
-        rows = [line.rstrip("\r").split("\t", 2) for line in f.read().decode("utf-8").split("\n") if line.strip()]
-    return [InputExample(f"snippet-{r[0]}", r[2], None, "1" if float(r[1]) > 0 else "0") for r in rows]
+    """The 10,605 movie-review snippets, labelled by the sign of their rating."""
+    return [InputExample(f"snippet-{t.id}", t.text, None, "1" if t.score > 0 else "0") for t in movie_snippets()]
 
 
 # --------------------------------------------------------------------------- real data
@@ -233,7 +228,8 @@ def test_a_difference_in_the_checked_examples_falls_back(tmp_path, tokenizer, mo
 
     def corrupt(self, guid, *fields):
         record = original(self, guid, *fields)
-        return record[:-1] + b"\x00" if guid == examples[3].guid else record
+        # flip a bit of the last byte (setting it to 0 would change nothing where it is 0 already)
+        return record[:-1] + bytes([record[-1] ^ 1]) if guid == examples[3].guid else record
 
     monkeypatch.setattr(fast_records._RecordEncoder, "encode_fields", corrupt)
     assert write(tmp_path, "auto", examples, 32, tokenizer, labels=labels) == faithful

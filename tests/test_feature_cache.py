@@ -11,12 +11,12 @@ import processors
 import tokenization
 from bert_estimator.feature_cache import cached_convert_examples_to_features
 from processors import InputExample
-from tests.conftest import shared_path
+from tests.real_data import glue_dir, uncased_vocab
 
 
 @pytest.fixture(scope="module")
 def tok():
-    return tokenization.FullTokenizer(shared_path("vocab", "uncased_vocab.txt"), do_lower_case=True)
+    return tokenization.FullTokenizer(uncased_vocab(), do_lower_case=True)
 
 
 def test_cache_reuses_only_on_matching_fingerprint(tmp_path, tok):
@@ -37,7 +37,7 @@ def test_cache_reuses_only_on_matching_fingerprint(tmp_path, tok):
         assert build(exs, **kw) is False, kw  # rebuilt
         assert build(exs, **kw) is True, kw
     assert build(examples) is False and open(path, "rb").read() == first
-    cased = tokenization.FullTokenizer(shared_path("vocab", "uncased_vocab.txt"), do_lower_case=False)
+    cased = tokenization.FullTokenizer(uncased_vocab(), do_lower_case=False)
     assert build(examples, tokenizer=cased) is False
     # A record file without its fingerprint (e.g. killed before the sidecar) is rebuilt.
     os.remove(path + ".fingerprint")
@@ -46,7 +46,7 @@ def test_cache_reuses_only_on_matching_fingerprint(tmp_path, tok):
 
 
 def test_cache_passes_the_backend_on_and_ignores_it_in_the_fingerprint(tmp_path, tok):
-    examples = processors.get_processor("sst-2").get_train_examples(shared_path("glue", "SST-2"))[:30]
+    examples = processors.get_processor("sst-2").get_train_examples(glue_dir("SST-2"))[:30]
     labels = ["0", "1"]
     path = str(tmp_path / "train.tf_record")
     build = cached_convert_examples_to_features

@@ -11,14 +11,14 @@ import pytest
 import tokenization
 from bert_estimator import features, reference
 from processors import DataError, InputExample, PaddingInputExample
-from tests.conftest import shared_path
+from tests.real_data import glue_dir, uncased_vocab
 
 pytestmark = pytest.mark.skipif(not reference.available(), reason="bert-tensorflow reference not installed")
 
 
 @pytest.fixture(scope="module")
 def tokenizers():
-    vocab = shared_path("vocab", "uncased_vocab.txt")
+    vocab = uncased_vocab()
     orig = reference.load("tokenization").FullTokenizer(vocab, do_lower_case=True)
     ours = tokenization.FullTokenizer(vocab, do_lower_case=True)
     return ours, orig
@@ -28,7 +28,7 @@ def tokenizers():
 def mrpc_examples():
     orig_rc = reference.load("run_classifier")
     processor = orig_rc.MrpcProcessor()
-    examples = processor.get_train_examples(shared_path("glue", "MRPC"))[:300]
+    examples = processor.get_train_examples(glue_dir("MRPC"))[:300]
     ours = [InputExample(e.guid, e.text_a, e.text_b, e.label) for e in examples]
     return ours, examples
 
@@ -51,7 +51,7 @@ def test_pairs_equal_original(tokenizers, mrpc_examples, max_seq_length):
 def test_single_texts_equal_original_with_head_truncation(tokenizers):
     ours_tok, orig_tok = tokenizers
     orig_rc = reference.load("run_classifier")
-    rows = reference.load("run_classifier").ColaProcessor().get_train_examples(shared_path("glue", "CoLA"))
+    rows = reference.load("run_classifier").ColaProcessor().get_train_examples(glue_dir("CoLA"))
     for i, e in enumerate(rows[:400]):
         ex = InputExample(e.guid, e.text_a, None, e.label)
         for max_len in (3, 8, 64):

@@ -10,7 +10,8 @@ import pytest
 import tensorflow.compat.v1 as tf
 
 import modeling
-from tests.conftest import PROJECT_ROOT, TINY_CONFIG, run_cli, shared_path
+from tests.conftest import PROJECT_ROOT, TINY_CONFIG, run_cli
+from tests.real_data import sst2_splits
 
 RUN_CLASSIFIER = os.path.join(PROJECT_ROOT, "run_classifier.py")
 
@@ -87,11 +88,7 @@ def test_module_pooled_output_equals_bert_model(hub_module, tiny_bert_dir):
 
 
 def test_fine_tune_through_the_hub_flag(hub_module, tmp_path):
-    rows = []
-    with open(shared_path("glue", "SST-2", "train.tsv")) as f:
-        next(f)
-        for line, _ in zip(f, range(24)):
-            rows.append(line.rstrip("\n").split("\t"))
+    rows = list(sst2_splits()["train"][:24])  # real SST-2 rows (tests/real_data.py)
     data = tmp_path / "data"
     data.mkdir()
     for split in ("train", "dev", "test"):

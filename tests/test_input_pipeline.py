@@ -13,7 +13,7 @@ import processors
 import tokenization
 from bert_estimator import features, input_pipeline
 from processors import InputExample, PaddingInputExample
-from tests.conftest import shared_path
+from tests.real_data import glue_dir, uncased_vocab
 
 
 def _read_all(input_fn, batch_size: int) -> list[dict]:
@@ -35,8 +35,8 @@ def test_pad_to_batch_multiple():
 
 
 def test_input_fns_read_back_what_was_written(tmp_path):
-    tok = tokenization.FullTokenizer(shared_path("vocab", "uncased_vocab.txt"), do_lower_case=True)
-    mrpc = processors.get_processor("mrpc").get_train_examples(shared_path("glue", "MRPC"))[:13]
+    tok = tokenization.FullTokenizer(uncased_vocab(), do_lower_case=True)
+    mrpc = processors.get_processor("mrpc").get_train_examples(glue_dir("MRPC"))[:13]
     examples = input_pipeline.pad_to_batch_multiple(mrpc, 8)
     path = str(tmp_path / "eval.tf_record")
     features.file_based_convert_examples_to_features(examples, ["0", "1"], 32, tok, path)

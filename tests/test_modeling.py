@@ -649,3 +649,209 @@ def test_unknown_activation_in_config():
         with pytest.raises(ValueError, match="swishy"):
             modeling.BertModel(config, False, tf.zeros([1, 4], tf.int32))
 
+
+
+# ------------------------------------------------------------- fused training kernels
+
+
+def _gradients(ys, xs, seed=0):
+    """The gradients of sum(ys * w), w fixed random weights, with respect to `xs`."""
+    w = tf.constant(np.random.RandomState(seed).normal(size=ys.shape.as_list()).astype(np.float32))
+    return tf.gradients(tf.reduce_sum(ys * w), xs)
+
+
+def test_fused_gelu_equals_gelu(orig_modeling):
+    """The training kernel: the original's gelu and its autodiff gradient, to float
+    rounding; the gradient as close to the exact derivative (float64) as the original's."""
+    x = np.concatenate([np.linspace(-8, 8, 4001), np.random.RandomState(0).normal(0, 2, 4000)]).astype(np.float32)
+    w = np.random.RandomState(0).normal(size=x.shape).astype(np.float32)  # the gradient's weights
+    with tf.Graph().as_default(), tf.Session() as sess:
+        xt = tf.constant(x)
+        fused, orig = modeling._fused_gelu(xt), orig_modeling.gelu(xt)
+        results = sess.run([fused, orig, _gradients(fused, xt)[0], _gradients(orig, xt)[0]])
+    y, y_orig, grad, grad_orig = results
+    np.testing.assert_allclose(y, y_orig, rtol=1e-6, atol=1e-6)
+    # 1 - tanh^2 loses digits for |x| > 3 in any float32 evaluation: both differ from the
+    # exact derivative by a few 1e-6 there, and from each other as much.
+    x64 = x.astype(np.float64)
+    t = np.tanh(np.sqrt(2 / np.pi) * (x64 + 0.044715 * x64 ** 3))
+    exact = w * (0.5 * (1 + t) + 0.5 * np.sqrt(2 / np.pi) * x64 * (1 - t * t) * (1 + 3 * 0.044715 * x64 ** 2))
+    assert np.abs(grad - exact).max() <= 1.2 * np.abs(grad_orig - exact).max()
+    np.testing.assert_allclose(grad, grad_orig, rtol=0, atol=1e-5)
+
+
+@pytest.fixture()
+def fixed_dropout_seed(monkeypatch):
+    """The fused kernels' per-run seed pinned to a constant, so that a test can build the
+    same keep mask with `_keep_mask` and check the kernels against plain ops."""
+    seed = np.int64(0x1234_5678_9ABC_DEF)
+    monkeypatch.setattr(modeling, "_dropout_seed", lambda: tf.constant(seed))
+    return seed
+
+
+def _layer_norm_inputs():
+    rng = np.random.RandomState(0)
+    return (rng.normal(size=(40, 16)).astype(np.float32), rng.normal(size=(40, 16)).astype(np.float32),
+            rng.normal(1.0, 0.3, size=16).astype(np.float32), rng.normal(0.0, 0.3, size=16).astype(np.float32))
+
+
+@pytest.mark.parametrize("rate", [0.0, 0.3])
+def test_fused_dropout_add_layer_norm_equals_plain_ops(fixed_dropout_seed, rate):
+    """layer_norm(dropout(x) + residual): the kernel and its hand-written gradient against
+    layer_norm and autodiff with the same keep mask; the LayerNorm variables as layer_norm's."""
+    x, residual, gamma, beta = _layer_norm_inputs()
+    with tf.Graph().as_default():
+        xt, rt = tf.constant(x), tf.constant(residual)
+        with tf.variable_scope("fused"):
+            fused = modeling._fused_dropout_add_layer_norm(xt, rt, rate)
+        keep = tf.cast(modeling._keep_mask(tf.shape(xt), fixed_dropout_seed, rate), tf.float32)
+        with tf.variable_scope("plain"):
+            plain = modeling.layer_norm(xt * keep / (1.0 - rate) + rt)
+        names = [v.op.name for v in tf.global_variables()]
+        assert names == ["fused/LayerNorm/beta", "fused/LayerNorm/gamma", "plain/LayerNorm/beta",
+                         "plain/LayerNorm/gamma"]
+        scopes = {"fused": tf.global_variables()[:2], "plain": tf.global_variables()[2:]}
+        fetches = {name: [out] + _gradients(out, [xt, rt] + scopes[name])
+                   for name, out in (("fused", fused), ("plain", plain))}
+        with tf.Session() as sess:
+            for var in tf.global_variables():
+                var.load(beta if var.op.name.endswith("beta") else gamma, sess)
+            results, keep_np = sess.run([fetches, keep])
+    if rate:
+        assert 0.5 < np.mean(keep_np) < 0.9  # the mask is not trivial
+    for got, expected in zip(results["fused"], results["plain"]):
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_fused_softmax_dropout_equals_plain_ops(fixed_dropout_seed):
+    rng = np.random.RandomState(1)
+    scores = rng.normal(0, 3, size=(2, 3, 5, 7)).astype(np.float32)
+    rate = 0.2
+    with tf.Graph().as_default():
+        st = tf.constant(scores)
+        fused = modeling._fused_softmax_dropout(st, rate)
+        keep = tf.cast(modeling._keep_mask(tf.shape(st), fixed_dropout_seed, rate), tf.float32)
+        plain = tf.nn.softmax(st) * keep / (1.0 - rate)
+        with tf.Session() as sess:
+            results = sess.run([[fused] + _gradients(fused, st), [plain] + _gradients(plain, st)])
+    for got, expected in zip(*results):
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_keep_mask_statistics():
+    """The counter-based keep mask: the keep probability (to a few standard errors), no
+    correlation between neighbours, between two calls or between two runs; scaled as
+    tf.nn.dropout scales."""
+    shape, rate = [64, 128, 128], 0.1
+    with tf.Graph().as_default():
+        x = tf.ones(shape)
+        a, b = (modeling._apply_keep_mask(x, modeling._dropout_seed(), rate) for _ in range(2))
+        with tf.Session() as sess:
+            a1, b1 = sess.run([a, b])
+            a2 = sess.run(a)
+    assert set(np.unique(a1)) == {0.0, np.float32(1.0 / 0.9)}
+    k1, k2, other = a1 != 0, a2 != 0, b1 != 0
+    n = k1.size
+    assert abs(k1.mean() - 0.9) < 5 * np.sqrt(0.09 / n)
+    flat = k1.reshape(-1).astype(np.float64)
+    for lag in (1, 2, 4, 128, 128 * 128):
+        assert abs(np.corrcoef(flat[:-lag], flat[lag:])[0, 1]) < 5 / np.sqrt(n)
+    for other_mask in (k2, other):  # the next run; another call in the same run
+        assert abs(np.corrcoef(flat, other_mask.reshape(-1))[0, 1]) < 5 / np.sqrt(n)
+
+
+def test_check_dropout_prob():
+    assert modeling._check_dropout_prob(None) == 0.0
+    assert modeling._check_dropout_prob(0.1) == 0.1
+    for bad in (1.0, -0.1):
+        with pytest.raises(ValueError, match=r"\[0, 1\)"):
+            modeling._check_dropout_prob(bad)
+
+
+def _kernel_calls(graph):
+    return [op for op in graph.get_operations() if op.type in ("PartitionedCall", "StatefulPartitionedCall")]
+
+
+def test_fused_kernels_only_in_training_graphs():
+    """Training graphs call the XLA kernels (and draw no Philox numbers); evaluation graphs
+    and the TPU graph (use_one_hot_embeddings) are plain ops."""
+    input_ids, input_mask, token_type_ids = tiny_inputs()
+    cases = {"train": (True, False), "eval": (False, False), "tpu_train": (True, True)}
+    graphs = {}
+    for name, (is_training, one_hot) in cases.items():
+        with tf.Graph().as_default() as graph:
+            modeling.BertModel(modeling.BertConfig(**TINY), is_training, tf.constant(input_ids),
+                               tf.constant(input_mask), tf.constant(token_type_ids), use_one_hot_embeddings=one_hot)
+        graphs[name] = graph
+    calls = _kernel_calls(graphs["train"])
+    # Per layer: GELU, 2 x (dropout + residual + LayerNorm), softmax + dropout.
+    assert len(calls) == 4 * TINY["num_hidden_layers"]
+    assert all(op.get_attr("_XlaMustCompile") for op in calls)
+    random = [op for op in graphs["train"].get_operations() if op.type == "RandomUniform"]
+    assert [op.name for op in random] == ["bert/embeddings/dropout/random_uniform/RandomUniform"]
+    assert _kernel_calls(graphs["eval"]) == [] and _kernel_calls(graphs["tpu_train"]) == []
+    assert variable_specs(graphs["train"]) == variable_specs(graphs["eval"]) == variable_specs(graphs["tpu_train"])
+
+
+def _training_run(module, checkpoint, inputs, config, seed=None, steps=1, learning_rate=0.0):
+    """Loss and gradients (of every trainable variable) of a small classifier on BertModel
+    in training mode, `steps` steps of plain SGD from `checkpoint`."""
+    input_ids, input_mask, token_type_ids = inputs
+    with tf.Graph().as_default():
+        if seed is not None:
+            tf.set_random_seed(seed)
+        model = module.BertModel(module.BertConfig(**config), True, tf.constant(input_ids), tf.constant(input_mask),
+                                 tf.constant(token_type_ids))
+        kernel = np.random.RandomState(2).normal(0, 0.5, (config["hidden_size"], 2))
+        logits = tf.layers.dense(model.get_pooled_output(), 2, name="cls",
+                                 kernel_initializer=tf.constant_initializer(kernel))
+        loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
+            labels=tf.constant([0, 1, 1]), logits=logits))
+        tvars = tf.trainable_variables()
+        grads = [tf.convert_to_tensor(g) for g in tf.gradients(loss, tvars)]
+        train_op = tf.train.GradientDescentOptimizer(learning_rate).apply_gradients(zip(grads, tvars))
+        assignment_map, _ = modeling.get_assignment_map_from_checkpoint(tvars, checkpoint)
+        tf.train.init_from_checkpoint(checkpoint, assignment_map)
+        with tf.Session() as sess:
+            sess.run(tf.global_variables_initializer())
+            history = [sess.run([loss, {v.op.name: g for v, g in zip(tvars, grads)}, train_op])[:2]
+                       for _ in range(steps)]
+    return history
+
+
+def test_training_graph_equals_original_without_dropout(orig_modeling, tmp_path):
+    """is_training=True with dropout probabilities 0: the fused kernels' loss and gradients
+    (every variable) equal the original's training graph, from the same checkpoint."""
+    inputs = tiny_inputs()
+    checkpoint = str(tmp_path / "orig.ckpt")
+    _run_original(orig_modeling, inputs, False, checkpoint)
+    config = {**TINY, "hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0}
+    [(loss, grads)] = _training_run(modeling, checkpoint, inputs, config)
+    [(loss_orig, grads_orig)] = _training_run(orig_modeling, checkpoint, inputs, config)
+    assert abs(loss - loss_orig) <= 1e-6
+    assert grads.keys() == grads_orig.keys()
+    for name in grads:
+        scale = max(1.0, float(np.abs(grads_orig[name]).max()))
+        np.testing.assert_allclose(grads[name], grads_orig[name], atol=1e-5 * scale, rtol=0, err_msg=name)
+
+
+def test_training_with_dropout_is_repeatable(orig_modeling, tmp_path):
+    """With dropout: the same graph seed gives the same losses and gradients, run after
+    run; another seed other masks. The loss is of the original's magnitude."""
+    inputs = tiny_inputs()
+    checkpoint = str(tmp_path / "orig.ckpt")
+    _run_original(orig_modeling, inputs, False, checkpoint)
+    config = {**TINY, "hidden_dropout_prob": 0.3, "attention_probs_dropout_prob": 0.3}
+    first = _training_run(modeling, checkpoint, inputs, config, seed=4, steps=2, learning_rate=0.1)
+    again = _training_run(modeling, checkpoint, inputs, config, seed=4, steps=2, learning_rate=0.1)
+    other = _training_run(modeling, checkpoint, inputs, config, seed=5, steps=2, learning_rate=0.1)
+    assert [loss for loss, _ in first] == [loss for loss, _ in again]
+    for (_, grads_a), (_, grads_b) in zip(first, again):
+        for name in grads_a:
+            np.testing.assert_array_equal(grads_a[name], grads_b[name])
+    assert first[0][0] != other[0][0]
+    assert first[0][0] != first[1][0]  # new masks (and weights) on the second step
+    [(loss_no_dropout, _)] = _training_run(modeling, checkpoint, inputs,
+                                           {**config, "hidden_dropout_prob": 0.0,
+                                            "attention_probs_dropout_prob": 0.0})
+    assert abs(first[0][0] - loss_no_dropout) < 0.5

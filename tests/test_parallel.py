@@ -8,6 +8,7 @@ import contextlib
 import itertools
 import os
 import random
+import signal
 import time
 
 import pytest
@@ -128,6 +129,23 @@ def test_errors_of_the_input_and_of_the_consumer_stop_the_workers():
     with pytest.raises(RuntimeError, match="writer failed"), contextlib.closing(results):
         for _ in results:
             raise RuntimeError("writer failed")
+    assert_no_children()
+
+
+@needs_fork
+def test_ctrl_c_stops_the_parent_which_stops_the_workers():
+    """The workers ignore SIGINT (a Ctrl-C reaches the whole process group): the
+    parent's KeyboardInterrupt shuts them down."""
+    results = parallel.ordered_map(jittered_square, range(400), 2)
+    seen = 0
+    with pytest.raises(KeyboardInterrupt), contextlib.closing(results):
+        for _, pid in results:
+            seen += 1
+            if pid != os.getpid():
+                os.kill(pid, signal.SIGINT)  # ignored by the worker: the map goes on
+            if seen == 100:
+                os.kill(os.getpid(), signal.SIGINT)
+    assert seen == 100
     assert_no_children()
 
 

@@ -412,3 +412,60 @@ def test_storage_errors_name_the_file_being_written():
     assert storage_error(RuntimeError("gs://b/o/checkpoint.tmp0123456789abcdef0123456789abcdef; Disk quota "
                                       "exceeded")) == "disk quota exceeded writing gs://b/o/checkpoint"
     assert storage_error(ValueError("no such thing")) is None
+
+
+# ------------------------------------------------------------------ verified feature cache
+def _record_count(path) -> int:
+    import tensorflow.compat.v1 as tf
+
+    return sum(1 for _ in tf.io.tf_record_iterator(str(path)))
+
+
+@pytest.fixture(scope="module")
+def trained_once(tiny_bert_dir, sentiment_dir, tmp_path_factory):
+    """An output dir after a complete 1-epoch training: train.tf_record (64 records) and its sidecar."""
+    out = tmp_path_factory.mktemp("cache") / "out"
+    r = run_cli([RUN_CLASSIFIER, *train_args(sentiment_dir, tiny_bert_dir, out, 1)], env=ENV)
+    assert r.returncode == 0, r.stderr[-2000:]
+    return out
+
+
+@pytest.mark.parametrize("cut", ["record_boundary", "mid_record"])
+def test_truncated_cache_is_rebuilt_and_training_reads_every_example(trained_once, tiny_bert_dir, sentiment_dir,
+                                                                     tmp_path, cut):
+    summary = json.loads((trained_once / "train.tf_record.fingerprint").read_text())
+    assert summary["records"] == _record_count(trained_once / "train.tf_record") == 64
+    out = tmp_path / "out"
+    out.mkdir()
+    data = (trained_once / "train.tf_record").read_bytes()
+    boundary = 0
+    for _ in range(32):  # TFRecord framing: 8-byte length, 4-byte CRC, data, 4-byte CRC
+        boundary += 16 + int.from_bytes(data[boundary:boundary + 8], "little")
+    size = boundary + (0 if cut == "record_boundary" else 7)
+    (out / "train.tf_record").write_bytes(data[:size])
+    (out / "train.tf_record.fingerprint").write_text(json.dumps(summary))
+
+    r = run_cli([RUN_CLASSIFIER, *train_args(sentiment_dir, tiny_bert_dir, out, 1)], env=ENV)
+    assert r.returncode == 0, r.stderr[-2000:]
+    tail = "" if cut == "record_boundary" else ", the last 7 bytes a cut record"
+    assert f"train.tf_record is damaged (32 of 64 records, {size} of {summary['bytes']} bytes{tail}): rebuilding" \
+        in r.stderr
+    assert _record_count(out / "train.tf_record") == 64
+    assert (out / "train.tf_record").read_bytes() == data  # the same records as the first build
+    assert restored_step(out) == 16  # 64 examples / batch 4: every example of the epoch read once
+
+
+def test_cache_damaged_after_its_check_stops_with_one_line(trained_once, tiny_bert_dir, sentiment_dir, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    data = bytearray((trained_once / "train.tf_record").read_bytes())
+    data[100] ^= 0xFF  # inside the first record's data: size and framing unchanged, its CRC broken
+    (out / "train.tf_record").write_bytes(bytes(data))
+    (out / "train.tf_record.fingerprint").write_bytes((trained_once / "train.tf_record.fingerprint").read_bytes())
+
+    r = run_cli([RUN_CLASSIFIER, *train_args(sentiment_dir, tiny_bert_dir, out, 1)], env=ENV)
+    assert r.returncode == 1
+    line = last_line(r.stderr)
+    assert line.startswith(f"{ERROR}{out / 'train.tf_record'} is damaged (")
+    assert line.endswith("delete it and rerun the same command, which rebuilds it from the data")
+    assert "Traceback" not in r.stderr

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from bert_estimator import reference
-from tests.conftest import PROJECT_ROOT, run_cli, shared_path
+from tests.conftest import PROJECT_ROOT, run_cli
+from tests.real_data import write_glue
 
 RUN_CLASSIFIER = os.path.join(PROJECT_ROOT, "run_classifier.py")
 ORIGINAL = ["-m", "bert_estimator.reference"]
@@ -94,12 +95,8 @@ def test_mrpc_predictions_equal_the_original(tmp_path):
     # compute the same function.
     model_dir = str(tmp_path / "uncased_L-2_H-32_A-4")
     write_tiny_checkpoint(model_dir, seed=7, num_labels=2)
-    data = tmp_path / "MRPC"
-    data.mkdir()
-    for split, n in (("train", 40), ("dev", 20), ("test", 30)):
-        with open(shared_path("glue", "MRPC", f"{split}.tsv"), encoding="utf-8") as f:
-            lines = f.readlines()[: n + 1]
-        (data / f"{split}.tsv").write_text("".join(lines), encoding="utf-8")
+    # MRPC's layout (BOM and header included) with real sentences (tests/real_data.py)
+    data = write_glue("mrpc", tmp_path / "MRPC", limit={"train": 40, "dev": 20, "test": 30})
     args = ["--task_name=MRPC", "--do_predict", "--do_eval", f"--data_dir={data}", "--max_seq_length=64",
             *model_flags(model_dir)]
     ours, theirs = tmp_path / "ours", tmp_path / "theirs"

@@ -16,7 +16,8 @@ import zipfile
 
 import pytest
 
-from tests.conftest import PROJECT_ROOT, shared_path, write_tiny_checkpoint
+from tests.conftest import PROJECT_ROOT, write_tiny_checkpoint
+from tests.real_data import write_glue
 
 SCRIPTS = os.path.join(PROJECT_ROOT, "scripts")
 RUN_IMDB = os.path.join(SCRIPTS, "run_imdb.sh")
@@ -261,14 +262,9 @@ def test_complete_part_file_is_renamed_without_download(env, bert_zip):
 # ------------------------------------------------------------------------ (f) GLUE
 @pytest.fixture
 def glue_dir(tmp_path) -> str:
-    """GLUE_DIR/MRPC with the header and the first 30 rows of the real files."""
-    src = shared_path("glue", "MRPC")
-    dst = tmp_path / "glue" / "MRPC"
-    dst.mkdir(parents=True)
-    for name in ("train.tsv", "dev.tsv", "test.tsv"):
-        with open(os.path.join(src, name), encoding="utf-8-sig") as f:
-            lines = f.readlines()[:31]
-        (dst / name).write_text("".join(lines), encoding="utf-8")
+    """GLUE_DIR/MRPC: the header and 30 rows of real sentences in MRPC's layout
+    (tests/real_data.py)."""
+    write_glue("mrpc", tmp_path / "glue" / "MRPC", limit=30)
     return str(tmp_path / "glue")
 
 

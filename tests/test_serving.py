@@ -1,5 +1,7 @@
-"""serving.py and predict.py: the export of run_classifier.py --export_dir, and
-predictions on raw sentences from it equal to run_classifier.py --do_predict's."""
+"""serving.py and predict.py: the export of run_classifier.py --export_dir (numbered
+versions, TF Serving's layout; the ids signature and the raw-text one), and predictions
+on raw sentences from it equal to run_classifier.py --do_predict's, whichever the
+tokenizer path."""
 
 from __future__ import annotations
 
@@ -7,12 +9,16 @@ import csv
 import io
 import json
 import os
+import shutil
+import subprocess
 import sys
+import unicodedata
 
 import numpy as np
 import pytest
 
-from tests.conftest import PROJECT_ROOT, run_cli, shared_path, write_tiny_checkpoint
+from tests.conftest import PROJECT_ROOT, run_cli, write_tiny_checkpoint
+from tests.real_data import all_texts, sst2_splits
 
 RUN_CLASSIFIER = os.path.join(PROJECT_ROOT, "run_classifier.py")
 PREDICT = os.path.join(PROJECT_ROOT, "predict.py")
@@ -45,14 +51,7 @@ def finetuned_dir(tmp_path_factory) -> str:
 def task(tmp_path_factory) -> dict:
     """A CSV sentiment task from real SST-2 rows; the test set adds a text longer than
     MAX_SEQ_LENGTH (truncated) and one of a single word."""
-    rows = []
-    with open(shared_path("glue", "SST-2", "train.tsv"), encoding="utf-8") as f:
-        next(f)
-        for line in f:
-            sentence, label = line.rstrip("\n").split("\t")
-            rows.append((sentence, LABELS[int(label)]))
-            if len(rows) == 64:
-                break
+    rows = [(sentence, LABELS[int(label)]) for sentence, label in sst2_splits()["train"][:64]]
     test_texts = [r[0] for r in rows[:10]] + [" ".join(r[0] for r in rows[10:14]), "wonderful"]
     d = tmp_path_factory.mktemp("serving_task")
     _write_csv(d / "train.csv", rows)
@@ -75,20 +74,30 @@ def run(finetuned_dir, task, tmp_path_factory) -> dict:
     assert r.returncode == 0, r.stderr[-3000:]
     expected = read_probabilities(out / "test_results.tsv")
     assert expected.shape == (len(task["test_texts"]), 2)
-    return {"out": out, "export": str(export), "expected": expected}
+    return {"out": out, "export": str(export), "version_dir": str(export / "1"), "expected": expected}
 
 
 @pytest.fixture(scope="module")
 def predictor(run):
-    from bert_estimator import serving
+    from bert_estimator import predictor as predictor_lib
 
-    with serving.load_predictor(run["export"], batch_size=4) as p:
+    with predictor_lib.load_predictor(run["export"], batch_size=4) as p:
+        yield p
+
+
+@pytest.fixture(scope="module")
+def text_predictor(run):
+    """The same export, predicting through its serving_text signature."""
+    from bert_estimator import predictor as predictor_lib
+
+    with predictor_lib.load_predictor(run["export"], in_graph_tokenizer=True) as p:
         yield p
 
 
 # ----------------------------------------------------------------------------- export
 def test_export_dir_is_a_self_contained_saved_model(run, finetuned_dir):
-    export = run["export"]
+    assert os.listdir(run["export"]) == ["1"]  # TF Serving's layout: numbered versions
+    export = run["version_dir"]
     assert sorted(os.listdir(export)) == ["assets.extra", "saved_model.pb", "variables"]
     with open(os.path.join(export, "assets.extra", "export_info.json")) as f:
         info = json.load(f)
@@ -98,18 +107,22 @@ def test_export_dir_is_a_self_contained_saved_model(run, finetuned_dir):
     assert info["is_regression"] is False
     assert info["truncation"] == "head"
     assert info["checkpoint"].endswith("model.ckpt-8")  # the trained one, not the init
+    assert info["text_signature"] == "serving_text" and info["text_outputs"] == ["probabilities", "label"]
+    assert info["text_inputs"] == ["text"] and info["pair"] is False  # a task of single texts
+    assert info["unicode_version"] == unicodedata.unidata_version
     with open(os.path.join(export, "assets.extra", "vocab.txt"), "rb") as a, \
             open(os.path.join(finetuned_dir, "vocab.txt"), "rb") as b:
         assert a.read() == b.read()
     # Staged beside the export and renamed: nothing left over.
-    assert os.listdir(os.path.dirname(export)) == ["sentiment"]
+    assert os.listdir(os.path.dirname(run["export"])) == ["sentiment"]
 
 
 def test_signature_takes_dynamic_batch_and_length(run):
     import tensorflow.compat.v1 as tf
 
     with tf.Graph().as_default(), tf.Session() as sess:
-        meta = tf.saved_model.loader.load(sess, ["serve"], run["export"])
+        meta = tf.saved_model.loader.load(sess, ["serve"], run["version_dir"])
+    assert sorted(meta.signature_def) == ["serving_default", "serving_text"]
     sig = meta.signature_def["serving_default"]
     assert sorted(sig.inputs) == ["input_ids", "input_mask", "segment_ids"]  # no label_ids
     for spec in sig.inputs.values():
@@ -117,6 +130,14 @@ def test_signature_takes_dynamic_batch_and_length(run):
         assert [d.size for d in spec.tensor_shape.dim] == [-1, -1]
     assert list(sig.outputs) == ["probabilities"]
     assert [d.size for d in sig.outputs["probabilities"].tensor_shape.dim] == [-1, 2]
+    assert sig.method_name == "tensorflow/serving/predict"
+    text = meta.signature_def["serving_text"]
+    assert sorted(text.inputs) == ["text"]
+    for spec in text.inputs.values():
+        assert spec.dtype == tf.string.as_datatype_enum and [d.size for d in spec.tensor_shape.dim] == [-1]
+    assert sorted(text.outputs) == ["label", "probabilities"]
+    assert text.outputs["label"].dtype == tf.string.as_datatype_enum
+    assert text.method_name == "tensorflow/serving/predict"
 
 
 # ---------------------------------------------------------------------------- predict
@@ -149,7 +170,7 @@ def test_features_are_the_training_features(predictor, task):
 
 def test_dynamic_length_equals_full_padding(predictor):
     """A batch padded to its longest member gives what max_seq_length padding gives."""
-    from bert_estimator.serving import _pad
+    from bert_estimator.predictor import _pad
 
     features = [predictor.featurize(t) for t in ("wonderful", "a dull , lifeless and overlong mess")]
     short = _pad(features)
@@ -257,6 +278,7 @@ def _estimator(model_dir, init_checkpoint, num_labels, is_regression=False):
 def test_export_from_a_finetuned_init_checkpoint(finetuned_dir, run, tmp_path):
     """--do_predict only: nothing in model_dir, the fine-tuned init checkpoint is exported;
     its predictions equal the estimator's."""
+    from bert_estimator import predictor as predictor_lib
     from bert_estimator import serving
     from bert_estimator.features import convert_examples_to_features
     from bert_estimator.input_pipeline import input_fn_builder
@@ -270,12 +292,13 @@ def test_export_from_a_finetuned_init_checkpoint(finetuned_dir, run, tmp_path):
                   do_lower_case=True, label_list=LABELS, is_regression=False)
     with pytest.raises(serving.ExportError, match="no checkpoint to export: nothing was trained"):
         serving.export_model(estimator, str(export), **kwargs)
-    serving.export_model(estimator, str(export), init_checkpoint=init, **kwargs)
+    assert serving.export_model(estimator, str(export), init_checkpoint=init, pair=False, **kwargs) == \
+        str(export / "1")
     assert not (tmp_path / "model_dir").exists()
     assert sorted(os.listdir(tmp_path)) == ["export"]
 
     texts = ["a gripping film", "a dull , lifeless and overlong mess", "wonderful"]
-    with serving.load_predictor(str(export)) as p:
+    with predictor_lib.load_predictor(str(export)) as p:
         got = p.predict(texts)
         tokenizer = p.tokenizer
     features = convert_examples_to_features([InputExample(str(i), t) for i, t in enumerate(texts)],
@@ -284,18 +307,52 @@ def test_export_from_a_finetuned_init_checkpoint(finetuned_dir, run, tmp_path):
                                                                                     False, False))])
     np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
 
-    # An earlier export is replaced; a directory holding anything else is refused, untouched.
-    before = os.path.getmtime(export / "saved_model.pb")
-    serving.export_model(estimator, str(export), init_checkpoint=init, **dict(kwargs, label_list=["a", "b"]))
-    assert json.loads((export / "assets.extra" / "export_info.json").read_text())["label_list"] == ["a", "b"]
-    assert os.path.getmtime(export / "saved_model.pb") >= before
+    # A single-text model's serving_text takes `text`; it gives the same probabilities.
+    with predictor_lib.load_predictor(str(export), in_graph_tokenizer=True) as p:
+        assert p.text_inputs == ("text",)
+        np.testing.assert_allclose(p.predict(texts), got, atol=1e-6, rtol=0)
+        with pytest.raises(ValueError, match="takes single texts, not pairs"):
+            p.predict([("a", "b")])
+
+    # Each export adds the next version; a given version is written, an existing one replaced.
+    assert serving.export_model(estimator, str(export), init_checkpoint=init, pair=False, **kwargs) == \
+        str(export / "2")
+    assert serving.export_model(estimator, str(export), init_checkpoint=init, pair=False, version=7,
+                                **kwargs) == str(export / "7")
+    before = os.path.getmtime(export / "7" / "saved_model.pb")
+    serving.export_model(estimator, str(export), init_checkpoint=init, pair=False, version=7, **kwargs)
+    assert os.path.getmtime(export / "7" / "saved_model.pb") >= before
+    assert sorted(os.listdir(export)) == ["1", "2", "7"] and sorted(os.listdir(tmp_path)) == ["export"]
+    with predictor_lib.load_predictor(str(export)) as p:  # the base directory: the highest version
+        assert p.export_dir == str(export / "7")
+    with predictor_lib.load_predictor(str(export / "2")) as p:  # or a version directory
+        np.testing.assert_allclose(p.predict(texts), got, atol=1e-6, rtol=0)
+    with pytest.raises(serving.ExportError, match="must be a positive integer, got 0"):
+        serving.export_model(estimator, str(export), init_checkpoint=init, version=0, **kwargs)
+
+    # A model of another interface is refused (TF Serving would serve both under one
+    # name); so is a directory holding anything but versions, untouched.
+    with pytest.raises(serving.ExportError, match=r"cannot add this model to .*export: its version 1 has the "
+                                                  r"labels neg, pos and serving_text inputs text, this model has "
+                                                  r"the labels a, b and serving_text inputs text;"):
+        serving.export_model(estimator, str(export), init_checkpoint=init, pair=False,
+                             **dict(kwargs, label_list=["a", "b"]))
+    with pytest.raises(serving.ExportError, match="its version 1 has the labels neg, pos and serving_text inputs "
+                                                  "text, this model has the labels neg, pos and serving_text "
+                                                  "inputs text_a, text_b"):
+        serving.export_model(estimator, str(export), init_checkpoint=init, pair=True, **kwargs)
+    assert sorted(os.listdir(export)) == ["1", "2", "7"]
     other = tmp_path / "other"
     other.mkdir()
     (other / "notes.txt").write_text("mine")
-    with pytest.raises(serving.ExportError, match="is not empty and holds no earlier export"):
+    with pytest.raises(serving.ExportError, match="is not empty and holds 'notes.txt', which is no earlier export"):
         serving.export_model(estimator, str(other), init_checkpoint=init, **kwargs)
     assert os.listdir(other) == ["notes.txt"]
-    assert sorted(os.listdir(tmp_path)) == ["export", "other"]
+    # An unversioned export (the layout before versions) is left alone.
+    shutil.copytree(export / "1", tmp_path / "flat")
+    with pytest.raises(serving.ExportError, match="holds an unversioned export"):
+        serving.export_model(estimator, str(tmp_path / "flat"), init_checkpoint=init, **kwargs)
+    assert sorted(os.listdir(tmp_path)) == ["export", "flat", "other"]
 
 
 def test_export_refuses_a_pretrained_init_checkpoint(tmp_path):
@@ -310,13 +367,14 @@ def test_export_refuses_a_pretrained_init_checkpoint(tmp_path):
 
 
 def test_regression_export_and_output(tmp_path, capsys, monkeypatch):
+    from bert_estimator import predictor as predictor_lib
     from bert_estimator import serving
 
     init = write_tiny_checkpoint(str(tmp_path / "sts"), seed=5, num_labels=1)
     export = str(tmp_path / "export")
     serving.export_model(_estimator(tmp_path / "m", init, 1, is_regression=True), export, MAX_SEQ_LENGTH,
                          os.path.join(tmp_path, "sts", "vocab.txt"), True, [], True, init_checkpoint=init)
-    with serving.load_predictor(export) as p:
+    with predictor_lib.load_predictor(export) as p:
         values = p.predict(["a man is playing a guitar", ("a man plays", "a guitar is played")])
     assert values.shape == (2,) and np.isfinite(values).all()
     status, out, err = _run_predict([f"--export_dir={export}", "--output_format=tsv", "a man is playing a guitar"],
@@ -324,3 +382,169 @@ def test_regression_export_and_output(tmp_path, capsys, monkeypatch):
     assert status == 0, err
     assert out.splitlines()[0] == "value\ttext"
     assert float(out.splitlines()[1].split("\t")[0]) == pytest.approx(float(values[0]), abs=1e-5)
+
+
+# ------------------------------------------------------------- the raw-text signature
+def test_text_signature_equals_the_ids_signature_on_every_snippet(text_predictor):
+    """The 23,703 real texts: serving_text (in-graph tokenization) gives the
+    probabilities of Python tokenization + serving_default, to 1e-6."""
+    texts = [t.text for t in all_texts()]
+    assert len(texts) == 23703
+    in_graph = text_predictor.predict(texts, in_graph=True)
+    python = text_predictor.predict(texts, in_graph=False)
+    assert np.abs(in_graph - python).max() <= 1e-6
+    assert (in_graph.argmax(axis=1) == python.argmax(axis=1)).all()
+    assert np.ptp(python[:, 1]) > 1e-3  # a real function of the input
+
+
+@pytest.mark.parametrize("pair, truncation", [(True, "head_tail"), (None, "tail")])
+def test_text_signature_pairs_and_truncation(finetuned_dir, task, tmp_path, pair, truncation):
+    """A pair model (text_a, text_b) and one that does not say (the same inputs; an
+    empty text_b makes a single text): pairs, texts longer than max_seq_length, empty
+    texts give the probabilities of the Python path."""
+    from bert_estimator import predictor as predictor_lib
+    from bert_estimator import serving
+
+    init = os.path.join(finetuned_dir, "bert_model.ckpt")
+    export = serving.export_model(_estimator(tmp_path / "m", init, 2), str(tmp_path / "export"), 16,
+                                  os.path.join(finetuned_dir, "vocab.txt"), True, LABELS, False, truncation=truncation,
+                                  init_checkpoint=init, pair=pair)
+    long_text = task["test_texts"][10]
+    texts = [long_text, ("the premise , long " * 9, "a hypothesis"), ("a premise", long_text), "", ("", ""),
+             ("wonderful", ""), "½ café ΟΔΟΣ 中文 😀 " + "x" * 201, (long_text, long_text)]
+    with predictor_lib.load_predictor(export, in_graph_tokenizer=True) as p:
+        assert p.text_inputs == ("text_a", "text_b")
+        python = p.predict(texts, in_graph=False)
+        np.testing.assert_allclose(p.predict(texts), python, atol=1e-6, rtol=0)
+        np.testing.assert_allclose(p.predict(texts, batch_size=1), python, atol=1e-6, rtol=0)
+
+
+def test_predict_in_graph_tokenizer_benchmark(run, task, capsys, monkeypatch, tmp_path):
+    """--in_graph_tokenizer: the output of the Python path (to 1e-6); --benchmark times
+    both paths side by side and prints their largest difference."""
+    input_file = tmp_path / "texts.txt"
+    input_file.write_text("\n".join(task["test_texts"]) + "\n", encoding="utf-8")
+    args = [f"--export_dir={run['export']}", f"--input_file={input_file}", "--output_format=json"]
+    status, out, err = _run_predict([*args, "--in_graph_tokenizer", "--benchmark", "--batch_size=4"],
+                                    capsys, monkeypatch)
+    assert status == 0, err
+    records = [json.loads(line) for line in out.splitlines()]
+    got = np.array([[r["probabilities"][label] for label in LABELS] for r in records])
+    np.testing.assert_allclose(got, run["expected"], atol=1e-5, rtol=0)
+    status, python_out, _ = _run_predict(args, capsys, monkeypatch)
+    assert status == 0
+    python = np.array([[json.loads(line)["probabilities"][label] for label in LABELS]
+                       for line in python_out.splitlines()])
+    np.testing.assert_allclose(got, python, atol=1e-6, rtol=0)
+    assert f"loaded {run['version_dir']}" in err
+    for path in ("[Python tokenizer + serving_default]", "[in-graph tokenizer: serving_text]"):
+        lines = [line for line in err.splitlines() if line.endswith(path)]
+        assert len(lines) == 2 and " at batch 1 " in lines[0] and " at batch 4 " in lines[1], err
+    n = len(task["test_texts"])
+    assert f"serving_text vs Python tokenization + serving_default over {n} text(s): largest difference of " \
+           "the probabilities" in err
+    assert f"same label for {n} of {n}" in err
+
+
+def test_saved_model_cli_shows_both_signatures_and_runs_the_text_one(run, capsys, monkeypatch):
+    """What the README tells to check an export without a server: `saved_model_cli show`
+    lists both signatures, `saved_model_cli run` on serving_text gives predict.py's label."""
+    cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
+    text = "a gripping , funny and moving film"
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    commands = [[cli, "show", "--dir", run["version_dir"], "--all"],
+                [cli, "run", "--dir", run["version_dir"], "--tag_set", "serve", "--signature_def", "serving_text",
+                 "--input_exprs", f"text=[{text!r}]"]]
+    processes = [subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                 for c in commands]  # both at once: each spends its time starting TensorFlow
+    (show, show_err), (result, result_err) = (p.communicate(timeout=300) for p in processes)
+    assert processes[0].returncode == 0, show_err[-2000:]
+    assert processes[1].returncode == 0, result_err[-2000:]
+    for name in ("serving_default", "serving_text"):
+        assert f"signature_def['{name}']" in show
+    assert "inputs['text'] tensor_info:" in show and "outputs['label'] tensor_info:" in show
+    label = result.split("Result for output key label:")[1].split()[0]  # [b'pos']
+    status, out, err = _run_predict([f"--export_dir={run['export']}", "--output_format=tsv", text],
+                                    capsys, monkeypatch)
+    assert status == 0, err
+    assert label == f"[b'{out.splitlines()[1].split(chr(9))[0]}']"
+
+
+# ------------------------------------------------------------------------ versions
+@pytest.fixture()
+def versions(run, tmp_path) -> str:
+    """A base directory holding versions 1 and 3 of the run's export."""
+    base = tmp_path / "models" / "sentiment"
+    for version in ("1", "3"):
+        shutil.copytree(run["version_dir"], base / version)
+    return str(base)
+
+
+def _set_info(version_dir, **changes) -> None:
+    path = os.path.join(version_dir, "assets.extra", "export_info.json")
+    with open(path, encoding="utf-8") as f:
+        info = json.load(f)
+    info.update(changes)
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(info, f)
+
+
+def test_predict_takes_the_highest_version_or_a_version_directory(versions, capsys, monkeypatch):
+    from bert_estimator import serving
+
+    assert serving.export_versions(versions) == [1, 3]
+    assert serving.resolve_export_dir(versions) == os.path.join(versions, "3")
+    assert serving.resolve_export_dir(os.path.join(versions, "1")) == os.path.join(versions, "1")
+    _set_info(os.path.join(versions, "3"), checkpoint="the newer one")
+    for export_dir, loaded in ((versions, "3"), (os.path.join(versions, "1"), "1")):
+        status, out, err = _run_predict([f"--export_dir={export_dir}", "wonderful"], capsys, monkeypatch)
+        assert status == 0, err
+        assert f"predict.py: loaded {os.path.join(versions, loaded)} in " in err
+
+
+@pytest.mark.parametrize("breakage, message", [
+    (lambda base: _set_info(os.path.join(base, "1"), label_list=["bad", "good"]),
+     "{base} holds incompatible exports: version 1 has the labels bad, good and serving_text inputs text, "
+     "version 3 has the labels neg, pos and serving_text inputs text; TF Serving serves every version of a "
+     "directory as one model"),
+    (lambda base: _set_info(os.path.join(base, "1"), is_regression=True, label_list=[]),
+     "{base} holds incompatible exports: version 1 is a regression"),
+    (lambda base: _set_info(os.path.join(base, "1"), text_inputs=["text_a", "text_b"]),
+     "{base} holds incompatible exports: version 1 has the labels neg, pos and serving_text inputs text_a, text_b,"),
+    (lambda base: shutil.copytree(os.path.join(base, "1"), base, dirs_exist_ok=True),
+     "{base} holds two exports: an unversioned one at its top and the numbered version(s) 1, 3"),
+    (lambda base: os.remove(os.path.join(base, "1", "saved_model.pb")),
+     "{base}/1 is not a model exported by run_classifier.py --export_dir"),
+])
+def test_predict_refuses_a_directory_of_incompatible_exports(versions, breakage, message, capsys, monkeypatch):
+    """Two exports that disagree on what a client sends or gets: one line, exit 1."""
+    breakage(versions)
+    for extra in ([], ["--in_graph_tokenizer"]):
+        status, out, err = _run_predict([f"--export_dir={versions}", *extra, "wonderful"], capsys, monkeypatch)
+        assert status == 1 and out == ""
+        assert len(err.strip().splitlines()) == 1 and err.startswith("predict.py: error: ")
+        assert message.format(base=versions) in err
+
+
+def test_predict_cli_incompatible_versions_exit_status(versions):
+    _set_info(os.path.join(versions, "3"), label_list=["a", "b", "c"])
+    r = run_cli([PREDICT, f"--export_dir={versions}", "a sentence"])
+    assert r.returncode == 1 and r.stdout == ""
+    # One line of ours (TensorFlow's C++ start-up lines may come before it).
+    assert "Traceback" not in r.stderr and r.stderr.count("predict.py:") == 1
+    assert r.stderr.strip().splitlines()[-1:] == [
+        f"predict.py: error: {versions} holds incompatible exports: version 1 has the labels neg, pos and "
+        "serving_text inputs text, version 3 has the labels a, b, c and serving_text inputs text; TF Serving "
+        "serves every version of a directory as one model, so keep one model per directory (remove the stale "
+        "versions or export to a new directory)"]
+
+
+def test_in_graph_tokenizer_needs_the_text_signature(run, tmp_path, capsys, monkeypatch):
+    """An export from before serving_text: --in_graph_tokenizer says so; the Python path works."""
+    export = str(tmp_path / "old")
+    shutil.copytree(run["version_dir"], export)
+    _set_info(export, text_inputs=None)
+    status, out, err = _run_predict([f"--export_dir={export}", "--in_graph_tokenizer", "wonderful"],
+                                    capsys, monkeypatch)
+    assert status == 1 and f"{export} has no serving_text signature" in err
+    assert _run_predict([f"--export_dir={export}", "wonderful"], capsys, monkeypatch)[0] == 0

@@ -1,20 +1,20 @@
 """Tests of `tokenization`: the original's unit cases, golden outputs on real sentences,
 token-for-token agreement with Google's original code (real corpora and adversarial
-Unicode) and with Hugging Face `tokenizers`, and the error paths."""
+Unicode) and with Hugging Face `tokenizers`, and the error paths.
+
+The real texts and the uncased vocabulary come from the package index through
+`bert_estimator.assets` (tests/real_data.py)."""
 
 from __future__ import annotations
 
 import functools
-import os
 import random
 
 import pytest
 
 import tokenization
 from bert_estimator import reference
-
-PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SHARED_DATA = os.path.join(PROJECT_ROOT, "..", "shared", "data")
+from tests import real_data
 
 needs_reference = pytest.mark.skipif(
     not reference.available(), reason="bert-tensorflow (the original code) or tf_slim not installed"
@@ -29,64 +29,24 @@ TOY_TOKENS = ["[UNK]", "[CLS]", "[SEP]", "want", "##want", "##ed", "wa", "un", "
 # --------------------------------------------------------------------------------------
 
 
-def shared(*parts: str) -> str:
-    """A path under ../shared/data; skips the test when it is absent."""
-    path = os.path.join(SHARED_DATA, *parts)
-    if not os.path.exists(path):
-        pytest.skip(f"shared data not available: {path}")
-    return path
-
-
-def _tsv_rows(path: str) -> list[list[str]]:
-    with open(path, encoding="utf-8") as f:
-        return [line.rstrip("\n").split("\t") for line in f if line.strip()]
+# The real corpora (tests/real_data.py, from the package index): the four files of human-
+# rated texts in vaderSentiment's sdist as they are, and all of them lower-cased and
+# tokenised the way GLUE ships SST-2 and CoLA (`wo n't`, `it 's`). 47,406 texts in all.
+CORPUS_SIZES = {"movies": 10605, "tweets": 4200, "nyt": 5190, "amazon": 3708, "glue_style": 23703}
 
 
 @functools.cache
 def corpus(name: str) -> tuple[str, ...]:
-    """Every sentence of a real corpus (SST-2 train+dev, CoLA train+dev, MRPC
-    train+dev+test both columns, or the 10,605 movie-review snippets)."""
-    if name == "sst2":
-        rows = [r for split in ("train", "dev") for r in _tsv_rows(shared("glue", "SST-2", f"{split}.tsv"))[1:]]
-        return tuple(r[0] for r in rows)
-    if name == "cola":
-        rows = [r for split in ("train", "dev") for r in _tsv_rows(shared("glue", "CoLA", f"{split}.tsv"))]
-        return tuple(r[3] for r in rows)
-    if name == "mrpc":
-        rows = [r for split in ("train", "dev", "test") for r in _tsv_rows(shared("glue", "MRPC", f"{split}.tsv"))[1:]]
-        return tuple(s for r in rows for s in (r[3], r[4]))
-    if name == "snippets":
-        return tuple(_snippets().values())
-    raise KeyError(name)
+    """Every text of a real corpus: one of the four ground-truth files (the 10,605
+    movie-review snippets, tweets, NYT editorials, Amazon reviews) or "glue_style"."""
+    if name == "glue_style":
+        return tuple(real_data.glue_style(t.text) for t in real_data.all_texts())
+    return tuple(t.text for t in real_data.ground_truth(name))
 
 
 @functools.cache
-def _snippets() -> dict[str, str]:
-    from bert_estimator import assets
-
-    try:
-        path = assets.fetch_movie_snippets()
-    except assets.AssetError as err:
-        pytest.skip(f"movie snippets not available: {err}")
-    with open(path, "rb") as f:
-        # Lines end with CRLF; split on "\n" only so no other character can end a line.
-        lines = f.read().decode("utf-8").split("\n")
-    out = {}
-    for line in lines:
-        line = line.rstrip("\r")
-        if line:
-            snippet_id, _, text = line.split("\t", 2)
-            out[snippet_id] = text
-    return out
-
-
-def _mrpc_sentence(sentence_id: str) -> str:
-    for split in ("train", "dev", "test"):
-        for row in _tsv_rows(shared("glue", "MRPC", f"{split}.tsv"))[1:]:
-            for id_col, text_col in ((1, 3), (2, 4)):
-                if row[id_col] == sentence_id:
-                    return row[text_col]
-    raise KeyError(sentence_id)
+def _texts_by_id() -> dict[tuple[str, str], str]:
+    return {(t.source, t.id): t.text for t in real_data.all_texts()}
 
 
 def _write_vocab(tmp_path, tokens: list[str], name: str = "vocab.txt") -> str:
@@ -97,7 +57,7 @@ def _write_vocab(tmp_path, tokens: list[str], name: str = "vocab.txt") -> str:
 
 @pytest.fixture(scope="module")
 def uncased_vocab() -> str:
-    return shared("vocab", "uncased_vocab.txt")
+    return real_data.uncased_vocab()
 
 
 @pytest.fixture(scope="module")
@@ -274,7 +234,7 @@ def test_wordpiece_cache_is_bounded_and_transparent(uncased_vocab):
     vocab = tokenization.load_vocab(uncased_vocab)
     cached = tokenization.WordpieceTokenizer(vocab, cache_size=8)
     uncached = tokenization.WordpieceTokenizer(vocab, cache_size=0)
-    words = " ".join(corpus("sst2")[:200]).split()
+    words = " ".join(corpus("glue_style")[:200]).split()
     assert cached.tokenize(" ".join(words)) == uncached.tokenize(" ".join(words))
     assert cached.tokenize(" ".join(words)) == uncached.tokenize(" ".join(words))
     assert 0 < len(cached._cache) <= 8
@@ -314,37 +274,69 @@ def test_preserve_unused_tokens_matches_original_flag(orig_module, uncased_vocab
 # --------------------------------------------------------------------------------------
 
 GOLDEN = [
-    # MRPC #61559: a real control character (U+0012) inside "Treasury's".
+    # A real control character inside a word, as in MRPC's "Treasury\x12s" (a sentence
+    # of GLUE's MRPC): snippet 233 with its apostrophe replaced by U+0012. The control
+    # character is dropped and "Hubac" + "s" become one word.
     (
-        ("mrpc", "61559"),
-        "Treasury\x12s long-range plan",
-        ["treasury", "##s", "long", "-", "range", "plan", "is", "to", "provide", "retail", "buyers", "of",
-         "all", "treasury", "securities", "the", "ability", "to", "manage", "their", "holdings", "online",
-         "in", "a", "single", "account", "."],
-        ["[UNK]", "long", "-", "range", "plan", "is", "to", "provide", "retail", "buyers", "of", "all",
-         "[UNK]", "securities", "the", "ability", "to", "manage", "their", "holdings", "online", "in", "a",
-         "single", "account", "."],
+        ("movies+U+0012", "233"),
+        "Jir\u00ed Hubac\x12s script is a gem.",
+        ["ji", "##ri", "hub", "##ac", "##s", "script", "is", "a", "gem", ".", "his", "characters", "are", "engaging",
+         ",", "intimate", "and", "the", "dialogue", "is", "realistic", "and", "greatly", "moving", ".", "the",
+         "scope", "of", "the", "si", "##lb", "##ers", "##tein", "family", "is", "large", "and", "we", "grow",
+         "attached", "to", "their", "lives", ",", "full", "of", "strength", ",", "warmth", "and", "vital", "##ity",
+         ".", "."],
+        ["[UNK]", "[UNK]", "script", "is", "a", "gem", ".", "[UNK]", "characters", "are", "engaging", ",",
+         "intimate", "and", "the", "dialogue", "is", "realistic", "and", "greatly", "moving", ".", "[UNK]", "scope",
+         "of", "the", "[UNK]", "family", "is", "large", "and", "we", "grow", "attached", "to", "their", "lives", ",",
+         "full", "of", "strength", ",", "warmth", "and", "vital", "##ity", ".", "."],
+    ),
+    # A currency sign glued to digits ("\u00a3100" is one word piece), an HTML entity,
+    # a handle and a URL-like word.
+    (
+        ("tweets", "1241"),
+        "RT @anonymous at www.thishomeisme to win personal consultation with me &amp; \u00a31000",
+        ["rt", "@", "anonymous", "at", "www", ".", "this", "##hom", "##eis", "##me", "to", "win", "personal",
+         "consultation", "with", "me", "&", "amp", ";", "\u00a3100", "##0", "home", "##ware", "##s", ".", "up",
+         "##load", "photos", "of", "your", "most", "outdated", "room", "!"],
+        ["[UNK]", "@", "anonymous", "at", "www", ".", "this", "##hom", "##eis", "##me", "to", "win", "personal",
+         "consultation", "with", "me", "&", "amp", ";", "\u00a3100", "##0", "home", "##ware", "##s", ".", "[UNK]",
+         "photos", "of", "your", "most", "outdated", "room", "!"],
+    ),
+    # A vulgar fraction (category No, not punctuation).
+    (
+        ("movies", "4079"),
+        "More mature than Fatal Attraction",
+        ["more", "mature", "than", "fatal", "attraction", ",", "more", "complete", "than", "ind", "##ece", "##nt",
+         "proposal", "and", "more", "relevant", "than", "9", "\u00bd", "weeks", ",", "un", "##fa", "##ith", "##ful",
+         "is", "at", "once", "intimate", "and", "universal", "cinema", "."],
+        ["[UNK]", "mature", "than", "[UNK]", "[UNK]", ",", "more", "complete", "than", "[UNK]", "[UNK]", "and",
+         "more", "relevant", "than", "9", "\u00bd", "[UNK]", ",", "[UNK]", "is", "at", "once", "intimate", "and",
+         "universal", "cinema", "."],
+    ),
+    # A typographic apostrophe (U+2019) is punctuation: split off, unlike a letter.
+    (
+        ("movies", "10604"),
+        "We\u2019ve seen the hippie turned yuppie plot before",
+        ["we", "\u2019", "ve", "seen", "the", "hip", "##pie", "turned", "yu", "##pp", "##ie", "plot", "before", ",",
+         "but", "there", "\u2019", "s", "an", "enthusiastic", "charm", "in", "fire", "that", "makes", "the",
+         "formula", "fresh", "again", "."],
+        ["[UNK]", "\u2019", "ve", "seen", "the", "hip", "##pie", "turned", "yu", "##pp", "##ie", "plot", "before",
+         ",", "but", "there", "\u2019", "s", "an", "enthusiastic", "charm", "in", "[UNK]", "that", "makes", "the",
+         "formula", "fresh", "again", "."],
+    ),
+    # An en dash between spaces.
+    (
+        ("movies", "299"),
+        "Roman Coppola may never become the filmmaker his Dad was, but heck \u2013 few",
+        ["roman", "cop", "##pol", "##a", "may", "never", "become", "the", "filmmaker", "his", "dad", "was", ",",
+         "but", "heck", "\u2013", "few", "filmmakers", "will", ".", "but", "based", "on", "c", "##q", ",", "i", "'",
+         "ll", "certainly", "be", "keeping", "an", "eye", "out", "for", "his", "next", "project", "."],
+        ["[UNK]", "[UNK]", "may", "never", "become", "the", "filmmaker", "his", "[UNK]", "was", ",", "but", "heck",
+         "\u2013", "few", "filmmakers", "will", ".", "[UNK]", "based", "on", "[UNK]", ",", "[UNK]", "'", "ll",
+         "certainly", "be", "keeping", "an", "eye", "out", "for", "his", "next", "project", "."],
     ),
     (
-        ("mrpc", "3437671"),
-        "He is expected to ask banks for around \u20ac50m",
-        ["he", "is", "expected", "to", "ask", "banks", "for", "around", "\u20ac", "##50", "##m", "this", "week",
-         "to", "keep", "the", "company", "afl", "##oat", "."],
-        ["[UNK]", "is", "expected", "to", "ask", "banks", "for", "around", "\u20ac", "##50", "##m", "this",
-         "week", "to", "keep", "the", "company", "afl", "##oat", "."],
-    ),
-    (
-        ("mrpc", "1465425"),
-        "For example, Anhalt said",
-        ["for", "example", ",", "anhalt", "said", ",", "children", "typically", "treat", "a", "20", "-",
-         "ounce", "soda", "bottle", "as", "one", "serving", ",", "although", "it", "actually", "contains", "2",
-         "\u00bd", "8", "-", "ounce", "serving", "##s", "."],
-        ["[UNK]", "example", ",", "[UNK]", "said", ",", "children", "typically", "treat", "a", "20", "-",
-         "ounce", "soda", "bottle", "as", "one", "serving", ",", "although", "it", "actually", "contains", "2",
-         "\u00bd", "8", "-", "ounce", "serving", "##s", "."],
-    ),
-    (
-        ("snippets", "8071"),
+        ("movies", "8071"),
         "The movie barely makes sense, with its unbelievable na\u00efvet\u00e9",
         ["the", "movie", "barely", "makes", "sense", ",", "with", "its", "unbelievable", "naive", "##te", "and",
          "arbitrary", "flashbacks", "."],
@@ -352,7 +344,7 @@ GOLDEN = [
          "arbitrary", "flashbacks", "."],
     ),
     (
-        ("snippets", "2431"),
+        ("movies", "2431"),
         "Lead actress Ga\u00ef,",
         ["lead", "actress", "ga", "##i", ",", "she", "of", "the", "imp", "##oss", "##ibly", "long", "limbs",
          "and", "sweetly", "con", "##sp", "##ira", "##tori", "##al", "smile", ",", "is", "a", "towering",
@@ -360,25 +352,26 @@ GOLDEN = [
         ["[UNK]", "actress", "[UNK]", ",", "she", "of", "the", "imp", "##oss", "##ibly", "long", "limbs", "and",
          "sweetly", "con", "##sp", "##ira", "##tori", "##al", "smile", ",", "is", "a", "towering", "siren", "."],
     ),
+    # GLUE's own style (SST-2, CoLA): lower-cased, clitics split off ("wo n't").
     (
-        ("sst2-dev", "0"),
-        "one long string of cliches",
-        ["one", "long", "string", "of", "cl", "##iche", "##s"],
-        ["one", "long", "string", "of", "cl", "##iche", "##s"],
+        ("glue_style", "353"),
+        "it 's a movie and an album you wo n't want to miss .",
+        ["it", "'", "s", "a", "movie", "and", "an", "album", "you", "wo", "n", "'", "t", "want", "to", "miss", "."],
+        ["it", "'", "s", "a", "movie", "and", "an", "album", "you", "wo", "n", "'", "t", "want", "to", "miss", "."],
     ),
 ]
 
 
 def _golden_text(source: tuple[str, str]) -> str:
     kind, key = source
-    if kind == "mrpc":
-        return _mrpc_sentence(key)
-    if kind == "snippets":
-        return _snippets()[key]
-    return _tsv_rows(shared("glue", "SST-2", "dev.tsv"))[1 + int(key)][0]
+    if kind == "glue_style":
+        return real_data.glue_style(_texts_by_id()["movies", key])
+    if kind == "movies+U+0012":
+        return _texts_by_id()["movies", key].replace("'", "\x12", 1)
+    return _texts_by_id()[kind, key]
 
 
-@pytest.mark.parametrize("source,prefix,expected_lower,expected_cased", GOLDEN, ids=[g[0][1] for g in GOLDEN])
+@pytest.mark.parametrize("source,prefix,expected_lower,expected_cased", GOLDEN, ids=["-".join(g[0]) for g in GOLDEN])
 def test_golden_real_sentences(ours_full, source, prefix, expected_lower, expected_cased):
     text = _golden_text(source)
     assert text.startswith(prefix)
@@ -402,10 +395,10 @@ def test_vocab_matches_original(ours_full, orig_full):
 
 @needs_reference
 @pytest.mark.parametrize("lower", [True, False], ids=["uncased", "cased"])
-@pytest.mark.parametrize("name", ["sst2", "cola", "mrpc", "snippets"])
+@pytest.mark.parametrize("name", sorted(CORPUS_SIZES))
 def test_matches_original_on_real_corpus(ours_full, orig_full, name, lower):
     texts = corpus(name)
-    assert len(texts) > 5000
+    assert len(texts) == CORPUS_SIZES[name]
     _assert_same(texts, ours_full[lower].tokenize, orig_full[lower].tokenize, f"{name} lower={lower}")
 
 
@@ -590,7 +583,8 @@ def test_text_helpers_match_original_on_every_codepoint(orig_module):
 # Configured as BERT uncased: BertNormalizer(clean_text, handle_chinese_chars,
 # strip_accents follows lowercase=True), BertPreTokenizer, WordPiece with "##" and the
 # original's limit of 200 characters per word (the wrapper's default is 100).
-# It agrees with us (and the original) on every real sentence here (GLUE and snippets).
+# It agrees with us (and the original) on every real text here (the four vaderSentiment
+# corpora, as they are and GLUE-style).
 # Divergences found (tokenizers 0.20.3, Python 3.11 / Unicode 14) on synthetic input,
 # where we side with the original:
 # * final sigma: Python lower-cases a word-final capital sigma to "ς" ("ΟΔΟΣ" -> "οδος"),
@@ -619,7 +613,7 @@ def hf_tokenizer(uncased_vocab):
     return hf
 
 
-@pytest.mark.parametrize("name", ["sst2", "cola", "mrpc", "snippets"])
+@pytest.mark.parametrize("name", sorted(CORPUS_SIZES))
 def test_matches_hugging_face_tokenizers_on_real_corpus(ours_full, hf_tokenizer, name):
     texts = list(corpus(name))
     hf_tokens = [e.tokens for e in hf_tokenizer.encode_batch(texts, add_special_tokens=False)]

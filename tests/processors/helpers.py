@@ -1,4 +1,4 @@
-"""Small helpers shared by the processor tests."""
+"""Small helpers for the processor tests."""
 
 from __future__ import annotations
 

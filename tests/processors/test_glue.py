@@ -1,5 +1,6 @@
-"""GLUE and XNLI processors: real GLUE rows, fixtures in GLUE's layout, and equality
-with the original run_classifier's processors on the same files."""
+"""GLUE and XNLI processors: real sentences in GLUE's own file layouts (tests/real_data.py),
+hand-written fixtures in GLUE's layout, and equality with the original run_classifier's
+processors on the same files."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import os
 
 import pytest
 
+import processors
 from bert_estimator import reference
 from processors import REGRESSION, DataError
 from processors.glue import (
@@ -22,8 +24,8 @@ from processors.glue import (
     WnliProcessor,
 )
 from processors.xnli import XnliProcessor
-from tests.conftest import shared_path
 from tests.processors.helpers import as_tuples, tsv, write
+from tests.real_data import GLUE_SIZES, all_texts, glue_dir, glue_files, glue_style, write_glue
 
 needs_reference = pytest.mark.skipif(not reference.available(), reason="bert-tensorflow reference not installed")
 
@@ -33,72 +35,147 @@ def orig():
     return reference.load("run_classifier")
 
 
-# ------------------------------------------------------------------ real GLUE data
+# ------------------------------------------- real sentences in GLUE's own files
+# tests/real_data.py writes real texts (movie-review snippets, tweets, NYT editorials,
+# Amazon reviews from the package index) in each task's GLUE layout, at the real sizes
+# for MRPC, CoLA and SST-2.
 @needs_reference
 @pytest.mark.parametrize("getter,count", [
     ("get_train_examples", 3668), ("get_dev_examples", 408), ("get_test_examples", 1725),
 ])
 def test_mrpc_real_equals_original(orig, getter, count):
-    data_dir = shared_path("glue", "MRPC")
+    data_dir = glue_dir("MRPC")
     ours = getattr(MrpcProcessor(), getter)(data_dir)
     assert len(ours) == count
     assert as_tuples(ours) == as_tuples(getattr(orig.MrpcProcessor(), getter)(data_dir))
 
 
+def _written(task: str, name: str) -> list[list[str]]:
+    """The data rows written for `task`'s file `name` (header dropped)."""
+    rows, _ = glue_files(task)[name]
+    return rows if task == "cola" and name != "test.tsv" else rows[1:]
+
+
 def test_mrpc_real_golden_first_examples():
-    data_dir = shared_path("glue", "MRPC")
+    data_dir = glue_dir("MRPC")
+    with open(os.path.join(data_dir, "train.tsv"), encoding="utf-8") as f:
+        assert f.readline().startswith("\ufeffQuality\t#1 ID")  # as GLUE's MRPC: a BOM, then the header
     p = MrpcProcessor()
-    first = p.get_train_examples(data_dir)[0]
-    assert as_tuples([first]) == [(
-        "train-1",
-        'Amrozi accused his brother, whom he called "the witness", of deliberately distorting his evidence.',
-        'Referring to him as only "the witness", Amrozi accused his brother of deliberately distorting '
-        "his evidence.",
-        "1",
-    )]
+    train = p.get_train_examples(data_dir)
+    row = _written("mrpc", "train.tsv")[0]
+    assert as_tuples(train[:1]) == [("train-1", row[3], row[4], row[0])]
+    texts = {t.text for t in all_texts()}
+    assert {e.text_a for e in train} | {e.text_b for e in train} <= texts  # real sentences, untouched
     dev = p.get_dev_examples(data_dir)[0]
-    assert (dev.guid, dev.label) == ("dev-1", "1")
-    assert dev.text_a == "He said the foodservice pie business doesn't fit the company's long-term growth strategy."
-    test = p.get_test_examples(data_dir)[0]
-    assert (test.guid, test.label) == ("test-1", "0")
-    assert test.text_a.startswith("PCCW's chief operating officer, Mike Butcher")
+    row = _written("mrpc", "dev.tsv")[0]
+    assert (dev.guid, dev.text_a, dev.text_b, dev.label) == ("dev-1", row[3], row[4], row[0])
+    test = p.get_test_examples(data_dir)
+    row = _written("mrpc", "test.tsv")[0]
+    assert (test[0].guid, test[0].text_a, test[0].label) == ("test-1", row[3], "0")
+    assert {e.label for e in test} == {"0"}
+    assert {e.label for e in train} == {"0", "1"}
     assert p.get_labels() == ["0", "1"]
 
 
 @needs_reference
-@pytest.mark.parametrize("getter,count", [("get_train_examples", 8551), ("get_dev_examples", 527)])
+@pytest.mark.parametrize("getter,count", [
+    ("get_train_examples", 8551), ("get_dev_examples", 527), ("get_test_examples", 1063),
+])
 def test_cola_real_equals_original(orig, getter, count):
-    data_dir = shared_path("glue", "CoLA")
+    data_dir = glue_dir("CoLA")
     ours = getattr(ColaProcessor(), getter)(data_dir)
     assert len(ours) == count
     assert as_tuples(ours) == as_tuples(getattr(orig.ColaProcessor(), getter)(data_dir))
 
 
 def test_cola_real_golden_first_examples():
-    data_dir = shared_path("glue", "CoLA")
+    data_dir = glue_dir("CoLA")
     train = ColaProcessor().get_train_examples(data_dir)
-    assert as_tuples(train[:1]) == [
-        ("train-0", "our friends wo n't buy this analysis , let alone the next one we propose", None, "1")
-    ]
+    row = _written("cola", "train.tsv")[0]
+    assert as_tuples(train[:1]) == [("train-0", row[3], None, row[1])]  # no header: the first row is train-0
+    assert row[3] == glue_style(row[3]) and " n't" in " ".join(e.text_a for e in train)  # GLUE's tokenised text
     dev = ColaProcessor().get_dev_examples(data_dir)
-    assert as_tuples(dev[:1]) == [("dev-0", "the sailors rode the breeze clear of the rocks", None, "1")]
+    row = _written("cola", "dev.tsv")[0]
+    assert as_tuples(dev[:1]) == [("dev-0", row[3], None, row[1])]
+    test = ColaProcessor().get_test_examples(data_dir)
+    assert as_tuples(test[:1]) == [("test-1", _written("cola", "test.tsv")[0][1], None, "0")]
     assert {e.label for e in train} == {"0", "1"}
 
 
 def test_sst2_real_counts_and_golden_first_examples():
-    data_dir = shared_path("glue", "SST-2")
+    data_dir = glue_dir("SST-2")
     p = Sst2Processor()
-    train, dev = p.get_train_examples(data_dir), p.get_dev_examples(data_dir)
-    assert (len(train), len(dev)) == (6920, 872)
+    train, dev, test = p.get_train_examples(data_dir), p.get_dev_examples(data_dir), p.get_test_examples(data_dir)
+    assert (len(train), len(dev), len(test)) == (6920, 872, 1820)
+    # A real movie-review snippet, lower-cased and tokenised as GLUE's SST-2, labelled by
+    # the sign of its human rating.
     assert as_tuples(train[:1]) == [(
-        "train-1",
-        "a stirring , funny and finally transporting re imagining of beauty and the beast and 1930s horror films ",
-        None,
-        "1",
-    )]
-    assert as_tuples(dev[:1]) == [("dev-1", "one long string of cliches ", None, "0")]
+        "train-1", "an absorbing , slice of depression life that touches nerves and rings true .", None, "1")]
+    row = _written("sst-2", "dev.tsv")[0]
+    assert as_tuples(dev[:1]) == [("dev-1", row[0], None, row[1])]
+    assert as_tuples(test[:1]) == [("test-1", _written("sst-2", "test.tsv")[0][1], None, "0")]
     assert {e.label for e in train + dev} == {"0", "1"}
+    assert 0.45 < sum(e.label == "1" for e in dev) / len(dev) < 0.55
     assert len({e.guid for e in train}) == len(train)
+
+
+# Where each task's texts and label sit in its files: (text_a, text_b, label) of train/dev
+# rows and (text_a, text_b) of test rows; -1 is the last column.
+WRITTEN_COLUMNS = {
+    "sst-2": ((0, None, 1), (1, None)),
+    "cola": ((3, None, 1), (1, None)),
+    "mrpc": ((3, 4, 0), (3, 4)),
+    "mnli": ((8, 9, -1), (8, 9)),
+    "qqp": ((3, 4, 5), (1, 2)),
+    "qnli": ((1, 2, 3), (1, 2)),
+    "rte": ((1, 2, 3), (1, 2)),
+    "wnli": ((1, 2, 3), (1, 2)),
+    "sts-b": ((7, 8, 9), (7, 8)),
+}
+
+
+@pytest.mark.parametrize("task", sorted(WRITTEN_COLUMNS) + ["mnli-mm"])
+def test_every_glue_task_reads_real_sentences_in_its_layout(task, tmp_path):
+    layout = "mnli" if task == "mnli-mm" else task
+    data_dir = write_glue(layout, tmp_path)
+    p = processors.get_processor(task)
+    (a, b, y), (test_a, test_b) = WRITTEN_COLUMNS[layout]
+    dev, test = {"mnli": ("dev_matched", "test_matched"), "mnli-mm": ("dev_mismatched", "test_mismatched")}.get(
+        task, ("dev", "test"))
+    for split, name in (("train", "train"), ("dev", dev), ("test", test)):
+        rows = _written(layout, f"{name}.tsv")
+        examples = getattr(p, f"get_{split}_examples")(data_dir)
+        assert len(examples) == len(rows) == GLUE_SIZES[layout][name]
+        if split == "test":
+            want = [(r[test_a], r[test_b] if test_b is not None else None) for r in rows]
+            assert [(e.text_a, e.text_b) for e in examples] == want
+            continue
+        labels = [float(r[y]) if task == "sts-b" else r[y] for r in rows]
+        assert [(e.text_a, e.text_b, e.label) for e in examples] == [
+            (r[a], r[b] if b is not None else None, label) for r, label in zip(rows, labels)]
+        if p.get_labels():
+            assert {e.label for e in examples} == set(p.get_labels())  # every class occurs
+
+
+@needs_reference
+@pytest.mark.parametrize("getter", ["get_train_examples", "get_dev_examples", "get_test_examples"])
+def test_mnli_real_sentences_equal_original(orig, getter):
+    data_dir = glue_dir("MNLI")
+    ours = getattr(MnliProcessor(), getter)(data_dir)
+    assert len(ours) >= 200
+    assert as_tuples(ours) == as_tuples(getattr(orig.MnliProcessor(), getter)(data_dir))
+
+
+@needs_reference
+@pytest.mark.parametrize("getter", ["get_train_examples", "get_dev_examples"])
+def test_xnli_real_sentences_equal_original(orig, getter):
+    data_dir = glue_dir("XNLI")
+    theirs = orig.XnliProcessor()
+    theirs.language = "en"
+    ours = getattr(XnliProcessor(language="en"), getter)(data_dir)
+    assert len(ours) == GLUE_SIZES["xnli"][getter.split("_")[1]]
+    assert {e.label for e in ours} == set(XnliProcessor().get_labels())  # "contradictory" renamed
+    assert as_tuples(ours) == as_tuples(getattr(theirs, getter)(data_dir))
 
 
 # ---------------------------------------------------------------- CoLA/SST-2 test files
