@@ -16,18 +16,8 @@ into it unchanged through `get_assignment_map_from_checkpoint`:
     bert/encoder/layer_<i>/output/LayerNorm/{beta, gamma}
     bert/pooler/dense/{kernel, bias}
 
-Differences from the original. None changes the arithmetic (outputs agree with the
-original's to float rounding, within 1e-5: tests/test_modeling.py); only the first
-changes which units dropout drops:
+Differences from the original, none of which changes a number:
 
-* Training graphs (`is_training=True`, not TPU's) run GELU, dropout + residual +
-  LayerNorm and softmax + dropout, forward and backward, as XLA-compiled kernels with
-  hand-written gradients ("fused training kernels" below): the same formulas, equal to
-  float rounding, and dropout keeps each unit with the same probability, but its masks
-  come from a counter-based generator, so other units drop than with `tf.nn.dropout`
-  (runs stay repeatable under a fixed seed).
-* `gelu` is `tf.nn.gelu(approximate=True)`: the original's formula and float32 values,
-  in the graph that grappler fuses with the dense layer before it (oneDNN, inference).
 * `layer_norm` is written out with `tf.get_variable` (contrib's `layer_norm` is gone
   from TF 2.x); it computes what contrib computed (moments over the last axis, epsilon
   1e-12) under the same `LayerNorm/beta`, `LayerNorm/gamma` names.
@@ -175,18 +165,14 @@ class BertModel:
         Args:
           config: `BertConfig`.
           is_training: bool; False sets both dropout probabilities to 0 (evaluation and
-            prediction). True also runs the encoder's element-wise work (GELU,
-            dropout + residual + LayerNorm, softmax + dropout) and its gradients as
-            XLA-compiled kernels, unless `use_one_hot_embeddings` (the TPU graph); see
-            "fused training kernels" below.
+            prediction).
           input_ids: int32 Tensor of shape [batch_size, seq_length], WordPiece ids.
           input_mask: (optional) int32 Tensor of shape [batch_size, seq_length], 1 for
             real tokens and 0 for padding; padding is never attended to. Default: all 1.
           token_type_ids: (optional) int32 Tensor of shape [batch_size, seq_length],
             segment ids (0 for sentence A, 1 for sentence B). Default: all 0.
           use_one_hot_embeddings: bool; True looks words up by a one-hot matmul (fast on
-            TPU), False by `tf.gather`. Same numbers either way. True (run_classifier
-            passes `--use_tpu`) also keeps the encoder in plain TensorFlow ops.
+            TPU), False by `tf.gather`. Same numbers either way.
           scope: (optional) str, variable scope; default "bert".
 
         Raises:
@@ -249,9 +235,7 @@ class BertModel:
                     hidden_dropout_prob=config.hidden_dropout_prob,
                     attention_probs_dropout_prob=config.attention_probs_dropout_prob,
                     initializer_range=config.initializer_range,
-                    do_return_all_layers=True,
-                    # Training graphs (not TPU's, which XLA compiles whole) get the fused kernels.
-                    fused_kernels=is_training and not use_one_hot_embeddings)
+                    do_return_all_layers=True)
 
             self.sequence_output = self.all_encoder_layers[-1]  # [B, S, D]
 
@@ -304,19 +288,14 @@ def gelu(x):
     (Hendrycks & Gimpel, https://arxiv.org/abs/1606.08415). It differs from the exact
     erf form by up to ~5e-4; the checkpoints expect this one.
 
-    Written as `tf.nn.gelu(approximate=True)`, the same formula (the same float32
-    values as the original's ops), because grappler's remapper recognises its graph:
-    after a dense layer, in a graph that takes no gradient through it (evaluation,
-    prediction), the matmul, bias and GELU run as one oneDNN kernel on CPU. Training
-    graphs use `_fused_gelu` (see "fused training kernels").
-
     Args:
       x: float Tensor of any shape.
 
     Returns:
       float Tensor of the shape of `x`.
     """
-    return tf.compat.v2.nn.gelu(x, approximate=True)
+    cdf = 0.5 * (1.0 + tf.tanh(np.sqrt(2.0 / np.pi) * (x + 0.044715 * tf.pow(x, 3))))
+    return x * cdf
 
 
 def get_activation(activation_string):
@@ -420,227 +399,6 @@ def layer_norm_and_dropout(input_tensor, dropout_prob, name=None):
     """`layer_norm`, then `dropout`; same shape as `input_tensor`."""
     output_tensor = layer_norm(input_tensor, name)
     return dropout(output_tensor, dropout_prob)
-
-
-# ------------------------------------------------------------- fused training kernels
-#
-# In training, three element-wise stretches of every encoder block cost about half as
-# much as its matrix products: the GELU of the feed-forward layer, dropout + residual sum
-# + LayerNorm (twice), and dropout on the attention probabilities. TensorFlow runs every
-# op of them, and every op of their gradients, as a pass of its own over memory (the
-# grappler remapper fuses GELU and LayerNorm only when nothing else reads the
-# intermediate values, which the gradients do), and draws dropout's random numbers with
-# Philox at ~4 ns each, as much as seven element-wise passes. With `is_training=True` (and
-# not on TPU, see `BertModel`) each stretch runs as two XLA-compiled kernels
-# (`tf.function(jit_compile=True)`, one compilation per shape shared by all layers): the
-# forward, which keeps only what the backward needs, and a hand-written backward (the
-# exact derivative of the same formula). The matrix products stay TensorFlow's (oneDNN
-# on CPU). Dropout's keep mask comes from a counter-based generator, SplitMix64 of the
-# element's index and a seed drawn per call and per step by a stateful op (so
-# `tf.set_random_seed` makes runs repeatable); the backward recomputes the mask instead
-# of storing it. The keep probability is 1 - dropout_prob to 2^-32 (TensorFlow's float
-# mask: to 2^-23); which units drop differs from `tf.nn.dropout`, the arithmetic does not.
-
-_GELU_C = float(np.sqrt(2.0 / np.pi))  # the tanh approximation's constants (see `gelu`)
-_GELU_A = 0.044715
-
-
-def _register_gradient(op_type):
-    """`tf.RegisterGradient(op_type)`, tolerating a second registration (this file
-    loaded again under another module name keeps the first, identical one)."""
-    def register(fn):
-        try:
-            tf.RegisterGradient(op_type)(fn)
-        except KeyError:
-            pass
-        return fn
-    return register
-
-
-def _call_kernel(kernel, gradient, *args):
-    """Calls the XLA kernel `kernel` (a function-call op) with the gradient registered
-    as `gradient`. A process that has not imported this module (say, fine-tuning an
-    exported TF-Hub module) differentiates the call op as any function call: by
-    autodiff of the kernel, slower, the same values."""
-    with tf.get_default_graph().gradient_override_map(
-            {"PartitionedCall": gradient, "StatefulPartitionedCall": gradient}):
-        return kernel(*args)
-
-
-# ---- GELU
-@tf.function(jit_compile=True, autograph=False)
-def _gelu_kernel(x):
-    return x * (0.5 * (1.0 + tf.tanh(_GELU_C * (x + _GELU_A * (x * x * x)))))
-
-
-@tf.function(jit_compile=True, autograph=False)
-def _gelu_backward_kernel(x, dy):
-    x2 = x * x
-    t = tf.tanh(_GELU_C * (x + _GELU_A * (x2 * x)))
-    # d/dx [x (1 + t) / 2] = (1 + t) / 2 + x (1 - t^2) c (1 + 3 a x^2) / 2
-    return dy * (0.5 * (1.0 + t) + (0.5 * _GELU_C) * x * (1.0 - t * t) * (1.0 + (3.0 * _GELU_A) * x2))
-
-
-@_register_gradient("BertFusedGelu")
-def _gelu_kernel_gradient(op, dy):
-    return _gelu_backward_kernel(op.inputs[0], dy)  # recomputed from x, the only tensor kept
-
-
-def _fused_gelu(x):
-    """`gelu` for training: one kernel forward, one backward."""
-    return _call_kernel(_gelu_kernel, "BertFusedGelu", x)
-
-
-# ---- dropout masks
-def _dropout_seed():
-    """A fresh int64 seed for `_keep_mask` on every run of the graph (a stateful op,
-    repeatable under `tf.set_random_seed`)."""
-    return tf.random.uniform([], maxval=np.iinfo(np.int64).max, dtype=tf.int64)
-
-
-def _check_dropout_prob(dropout_prob):
-    """`dropout_prob` as a float in [0, 1) (None: 0.0), as `tf.nn.dropout` requires."""
-    dropout_prob = float(dropout_prob or 0.0)
-    if not 0.0 <= dropout_prob < 1.0:
-        raise ValueError(f"dropout probability must be in [0, 1); got {dropout_prob}.")
-    return dropout_prob
-
-
-def _keep_mask(shape, seed, dropout_prob):
-    """bool Tensor of `shape`, True with probability 1 - dropout_prob (to 2^-32): the top
-    32 bits of SplitMix64 (Steele et al. 2014) at counter seed + (i + 1) * golden gamma,
-    i the row-major index of the element. Inside an XLA kernel it is a few vector
-    instructions per element and never touches memory.
-
-    `seed`: int64 scalar Tensor; `dropout_prob`: float64 scalar (Tensor or number)."""
-    index = tf.cast(tf.reshape(tf.range(tf.reduce_prod(shape)), shape), tf.uint64)
-    z = tf.cast(seed, tf.uint64) + (index + 1) * np.uint64(0x9E3779B97F4A7C15)
-    z = tf.bitwise.bitwise_xor(z, tf.bitwise.right_shift(z, np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    z = tf.bitwise.bitwise_xor(z, tf.bitwise.right_shift(z, np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    z = tf.bitwise.bitwise_xor(z, tf.bitwise.right_shift(z, np.uint64(31)))
-    # P(top 32 bits < threshold) = dropout_prob, threshold = round(dropout_prob * 2^32).
-    threshold = tf.cast(tf.round(tf.cast(dropout_prob, tf.float64) * 2.0 ** 32), tf.uint64)
-    return tf.bitwise.right_shift(z, np.uint64(32)) >= threshold
-
-
-def _apply_keep_mask(x, seed, dropout_prob):
-    """What `tf.nn.dropout` does with a keep mask: the kept values times 1 / (1 - rate)
-    (computed in float64, then rounded to x's type, as `tf.nn.dropout` does), 0 elsewhere."""
-    scale = tf.cast(1.0 / (1.0 - tf.cast(dropout_prob, tf.float64)), x.dtype)
-    return tf.where(_keep_mask(tf.shape(x), seed, dropout_prob), x * scale, tf.zeros_like(x))
-
-
-# ---- dropout + residual + LayerNorm
-def _layer_norm_forward(h, gamma, beta):
-    mean = tf.reduce_mean(h, axis=-1, keepdims=True)
-    centered = h - mean
-    variance = tf.reduce_mean(tf.square(centered), axis=-1, keepdims=True)
-    inverse_std = tf.math.rsqrt(variance + 1e-12)
-    normalized = centered * inverse_std
-    return normalized * gamma + beta, normalized, inverse_std
-
-
-def _layer_norm_backward(dy, normalized, inverse_std, gamma):
-    """(d input, d gamma, d beta) of `_layer_norm_forward`."""
-    d_normalized = dy * gamma
-    # (1/std) (dn - mean(dn) - n * mean(dn * n)) over the last axis.
-    dh = inverse_std * (d_normalized - tf.reduce_mean(d_normalized, axis=-1, keepdims=True)
-                        - normalized * tf.reduce_mean(d_normalized * normalized, axis=-1, keepdims=True))
-    outer_axes = list(range(len(dy.shape) - 1))
-    return dh, tf.reduce_sum(dy * normalized, axis=outer_axes), tf.reduce_sum(dy, axis=outer_axes)
-
-
-@tf.function(jit_compile=True, autograph=False)
-def _dropout_add_layer_norm_kernel(x, residual, gamma, beta, seed, dropout_prob):
-    return _layer_norm_forward(_apply_keep_mask(x, seed, dropout_prob) + residual, gamma, beta)
-
-
-@tf.function(jit_compile=True, autograph=False)
-def _dropout_add_layer_norm_backward_kernel(dy, normalized, inverse_std, gamma, seed, dropout_prob):
-    dh, d_gamma, d_beta = _layer_norm_backward(dy, normalized, inverse_std, gamma)
-    return _apply_keep_mask(dh, seed, dropout_prob), dh, d_gamma, d_beta
-
-
-@_register_gradient("BertFusedDropoutAddLayerNorm")
-def _dropout_add_layer_norm_kernel_gradient(op, dy, *unused_saved_tensor_grads):
-    _, _, gamma, _, seed, dropout_prob = op.inputs
-    _, normalized, inverse_std = op.outputs
-    dx, d_residual, d_gamma, d_beta = _dropout_add_layer_norm_backward_kernel(
-        dy, normalized, inverse_std, gamma, seed, dropout_prob)
-    return dx, d_residual, d_gamma, d_beta, None, None
-
-
-@tf.function(jit_compile=True, autograph=False)
-def _add_layer_norm_kernel(x, residual, gamma, beta):
-    return _layer_norm_forward(x + residual, gamma, beta)
-
-
-@tf.function(jit_compile=True, autograph=False)
-def _add_layer_norm_backward_kernel(dy, normalized, inverse_std, gamma):
-    return _layer_norm_backward(dy, normalized, inverse_std, gamma)
-
-
-@_register_gradient("BertFusedAddLayerNorm")
-def _add_layer_norm_kernel_gradient(op, dy, *unused_saved_tensor_grads):
-    gamma = op.inputs[2]
-    _, normalized, inverse_std = op.outputs
-    dh, d_gamma, d_beta = _add_layer_norm_backward_kernel(dy, normalized, inverse_std, gamma)
-    return dh, dh, d_gamma, d_beta
-
-
-def _fused_dropout_add_layer_norm(input_tensor, residual, dropout_prob, name=None):
-    """`layer_norm(dropout(input_tensor, dropout_prob) + residual, name)` for training,
-    with the same `LayerNorm/beta`, `LayerNorm/gamma` variables: one kernel forward
-    (which also keeps the normalized values and 1/std for the backward), one backward."""
-    width = tf.compat.dimension_value(input_tensor.shape[-1])
-    with tf.variable_scope(name, default_name="LayerNorm"):
-        beta = tf.get_variable("beta", shape=[width], initializer=tf.zeros_initializer())
-        gamma = tf.get_variable("gamma", shape=[width], initializer=tf.ones_initializer())
-        dropout_prob = _check_dropout_prob(dropout_prob)
-        gamma, beta = tf.convert_to_tensor(gamma), tf.convert_to_tensor(beta)  # the values, not the resources
-        if dropout_prob:
-            output, _, _ = _call_kernel(
-                _dropout_add_layer_norm_kernel, "BertFusedDropoutAddLayerNorm", input_tensor, residual, gamma,
-                beta, _dropout_seed(), tf.constant(dropout_prob, tf.float64))
-        else:
-            output, _, _ = _call_kernel(_add_layer_norm_kernel, "BertFusedAddLayerNorm", input_tensor, residual,
-                                        gamma, beta)
-        return output
-
-
-# ---- softmax + dropout
-@tf.function(jit_compile=True, autograph=False)
-def _dropout_kernel(x, seed, dropout_prob):
-    return _apply_keep_mask(x, seed, dropout_prob)
-
-
-@tf.function(jit_compile=True, autograph=False)
-def _softmax_dropout_backward_kernel(d_dropped, probs, seed, dropout_prob):
-    d_probs = _apply_keep_mask(d_dropped, seed, dropout_prob)
-    return probs * (d_probs - tf.reduce_sum(d_probs * probs, axis=-1, keepdims=True))
-
-
-@_register_gradient("BertFusedSoftmaxDropout")
-def _softmax_dropout_kernel_gradient(op, d_dropped):
-    probs, seed, dropout_prob = op.inputs
-    # The gradient with respect to the scores, softmax's included (the kernel's only
-    # input is the softmax's output); the softmax passes it on as it is.
-    return _softmax_dropout_backward_kernel(d_dropped, probs, seed, dropout_prob), None, None
-
-
-@_register_gradient("BertSoftmaxGradientDone")
-def _softmax_gradient_done(unused_op, d_scores):
-    return d_scores
-
-
-def _fused_softmax_dropout(scores, dropout_prob):
-    """`dropout(tf.nn.softmax(scores), dropout_prob)` for training: TensorFlow's softmax
-    (oneDNN's on CPU) and a dropout kernel; the gradient of both in one kernel."""
-    dropout_prob = _check_dropout_prob(dropout_prob)
-    with tf.get_default_graph().gradient_override_map({"Softmax": "BertSoftmaxGradientDone"}):
-        probs = tf.nn.softmax(scores)
-    return _call_kernel(_dropout_kernel, "BertFusedSoftmaxDropout", probs, _dropout_seed(),
-                        tf.constant(dropout_prob, tf.float64))
 
 
 def create_initializer(initializer_range=0.02):
@@ -837,9 +595,7 @@ def attention_layer(from_tensor,
                     do_return_2d_tensor=False,
                     batch_size=None,
                     from_seq_length=None,
-                    to_seq_length=None,
-                    *,
-                    fused_kernels=False):
+                    to_seq_length=None):
     """Multi-head scaled dot-product attention from `from_tensor` to `to_tensor`
     ("Attention Is All You Need"); self-attention when both are the same tensor.
 
@@ -864,8 +620,6 @@ def attention_layer(from_tensor,
       do_return_2d_tensor: bool, return [B * F, N * H] instead of [B, F, N * H].
       batch_size, from_seq_length, to_seq_length: (optional) ints, required when the
         inputs are rank 2.
-      fused_kernels: bool, softmax + dropout and its gradient as fused kernels (for
-        training; see "fused training kernels"). Same arithmetic, other dropout masks.
 
     Returns:
       float Tensor of shape [batch_size, from_seq_length, num_attention_heads *
@@ -922,12 +676,9 @@ def attention_layer(from_tensor,
         adder = (1.0 - tf.cast(attention_mask, tf.float32)) * -10000.0
         attention_scores += adder
 
+    attention_probs = tf.nn.softmax(attention_scores)  # [B, N, F, T]
     # Drops whole tokens to attend to, as the original Transformer did.
-    if fused_kernels and attention_probs_dropout_prob:
-        attention_probs = _fused_softmax_dropout(attention_scores, attention_probs_dropout_prob)  # [B, N, F, T]
-    else:
-        attention_probs = tf.nn.softmax(attention_scores)  # [B, N, F, T]
-        attention_probs = dropout(attention_probs, attention_probs_dropout_prob)
+    attention_probs = dropout(attention_probs, attention_probs_dropout_prob)
 
     context_layer = tf.matmul(attention_probs, value_layer)  # [B, N, F, H]
     context_layer = tf.transpose(context_layer, [0, 2, 1, 3])  # [B, F, N, H]
@@ -948,9 +699,7 @@ def transformer_model(input_tensor,
                       hidden_dropout_prob=0.1,
                       attention_probs_dropout_prob=0.1,
                       initializer_range=0.02,
-                      do_return_all_layers=False,
-                      *,
-                      fused_kernels=False):
+                      do_return_all_layers=False):
     """The Transformer encoder stack ("Attention Is All You Need", post-LayerNorm).
 
     Each block `layer_<i>`: self-attention -> dense D -> dropout -> LayerNorm(+ input);
@@ -970,10 +719,6 @@ def transformer_model(input_tensor,
         probabilities.
       initializer_range: float, stddev of the kernels' truncated normal initializer.
       do_return_all_layers: bool, return every block's output instead of the last.
-      fused_kernels: bool, for training: GELU (when `intermediate_act_fn` is `gelu`),
-        dropout + residual + LayerNorm, and softmax + dropout, each with its gradient,
-        as fused kernels (see "fused training kernels"). The same arithmetic to float
-        rounding; dropout drops other units than `tf.nn.dropout` would.
 
     Returns:
       float Tensor of shape [batch_size, seq_length, hidden_size] (the last block), or
@@ -996,15 +741,6 @@ def transformer_model(input_tensor,
     if input_width != hidden_size:
         raise ValueError(f"The width of the input tensor ({input_width}) is not hidden_size "
                          f"({hidden_size}).")
-
-    if fused_kernels and intermediate_act_fn is gelu:
-        intermediate_act_fn = _fused_gelu
-
-    def dropout_add_layer_norm(x, residual):
-        """layer_norm(dropout(x) + residual)."""
-        if fused_kernels:
-            return _fused_dropout_add_layer_norm(x, residual, hidden_dropout_prob)
-        return layer_norm(dropout(x, hidden_dropout_prob) + residual)
 
     # The blocks work on [B*S, D] matrices (dense layers are plain matmuls); reshaped
     # back to [B, S, D] on return.
@@ -1029,15 +765,15 @@ def transformer_model(input_tensor,
                         do_return_2d_tensor=True,
                         batch_size=batch_size,
                         from_seq_length=seq_length,
-                        to_seq_length=seq_length,
-                        fused_kernels=fused_kernels)  # [B*S, N*H] = [B*S, D]
+                        to_seq_length=seq_length)  # [B*S, N*H] = [B*S, D]
 
                 # Project the concatenated heads, then the residual sum.
                 with tf.variable_scope("output"):
                     attention_output = _dense(
                         attention_output, hidden_size,
                         kernel_initializer=create_initializer(initializer_range))  # [B*S, D]
-                    attention_output = dropout_add_layer_norm(attention_output, layer_input)
+                    attention_output = dropout(attention_output, hidden_dropout_prob)
+                    attention_output = layer_norm(attention_output + layer_input)
 
             # Feed-forward: the only activation of the block is here.
             with tf.variable_scope("intermediate"):
@@ -1049,7 +785,8 @@ def transformer_model(input_tensor,
                 layer_output = _dense(
                     intermediate_output, hidden_size,
                     kernel_initializer=create_initializer(initializer_range))  # [B*S, D]
-                layer_output = dropout_add_layer_norm(layer_output, attention_output)
+                layer_output = dropout(layer_output, hidden_dropout_prob)
+                layer_output = layer_norm(layer_output + attention_output)
                 prev_output = layer_output
                 all_layer_outputs.append(layer_output)
 

@@ -395,8 +395,11 @@ def train(estimator, examples, label_list, tokenizer, settings: RecordSettings, 
     preemption = PreemptionHook(runs_per_step=num_accumulation_steps)
     hooks = [ProgressHook(num_train_steps, batch_size, log_every_seconds, runs_per_step=num_accumulation_steps),
              preemption, *extra_hooks]
-    with reading_records(record_file):
-        estimator.train(input_fn=input_fn, max_steps=num_train_steps, hooks=hooks)
+    try:
+        with reading_records(record_file):
+            estimator.train(input_fn=input_fn, max_steps=num_train_steps, hooks=hooks)
+    finally:
+        preemption.restore_handlers()  # a failed run calls no hook's end
     preemption.raise_if_preempted(settings.output_dir)
 
 

@@ -404,15 +404,26 @@ def session_config(intra: int, inter: int):
 
 
 def variant_config(variant: str, base):
-    """`base`, or for VARIANT@inter=N a copy with its own inter-op pool of N threads
-    (`use_per_session_threads`; the intra-op pool is the process's, whatever the session)."""
-    if "@inter=" not in variant:
+    """`base`, or a copy with the variant's session options: VARIANT@inter=N its own
+    inter-op pool of N threads (`use_per_session_threads`; the intra-op pool is the
+    process's, whatever the session); VARIANT@amp the oneDNN bfloat16 rewrite (--use_amp)."""
+    options = variant.split("@")[1:]
+    if not options:
         return base
     config = tf.ConfigProto()
     if base is not None:
         config.CopyFrom(base)
-    config.use_per_session_threads = True
-    config.inter_op_parallelism_threads = int(variant.split("@inter=")[1])
+    for option in options:
+        if option.startswith("inter="):
+            config.use_per_session_threads = True
+            config.inter_op_parallelism_threads = int(option.split("=")[1])
+        elif option == "amp":
+            from tensorflow.core.protobuf import rewriter_config_pb2
+
+            config.graph_options.rewrite_options.auto_mixed_precision_onednn_bfloat16 = (
+                rewriter_config_pb2.RewriterConfig.ON)
+        else:
+            raise ValueError(f"unknown variant option {option!r}")
     return config
 
 
@@ -442,7 +453,8 @@ class Run:
             logits = tf.nn.bias_add(tf.matmul(pooled, output_weights, transpose_b=True), output_bias)
             self.loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
                 labels=self.labels, logits=logits))
-            self.train_op = optimization.create_optimizer(self.loss, 1e-4, 1000, 0, False)
+            amp = {"use_amp": True} if variant.endswith("@amp") else {}  # loss scaling (ours only)
+            self.train_op = optimization.create_optimizer(self.loss, 1e-4, 1000, 0, False, **amp)
             self.state = {v.op.name: v for v in tf.global_variables()}
             self.trainable = {v.op.name: v for v in tf.trainable_variables()}
             init = tf.global_variables_initializer()

@@ -104,6 +104,8 @@ def cached_convert_examples_to_features(
     elif previous.get("fingerprint") != fingerprint:
         tf.logging.info("Rebuilding %s: inputs changed (fingerprint %s, was %s)", name, fingerprint[:12],
                         str(previous.get("fingerprint"))[:12])
+    elif "records" not in previous:
+        tf.logging.info("Rebuilding %s: written by an older version, with no record of its size", name)
     else:
         damage = record_damage(output_file, previous)
         if damage is None:
@@ -156,7 +158,7 @@ def record_damage(path: str, summary: dict) -> Optional[str]:
     """None when `path` has the byte size and the record count of `summary` (what the
     writer recorded); else what differs, e.g. "5 of 10 records, 1720 of 3440 bytes"."""
     if "records" not in summary or "bytes" not in summary:
-        return "no record of what was written (a cache of an older version)"
+        return "no record of what was written"
     size = tf.io.gfile.stat(path).length
     frames = list(_framing(path))
     whole = sum(length + SummarizingWriter.FRAMING_BYTES for _, length in frames)

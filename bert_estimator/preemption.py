@@ -46,7 +46,7 @@ class PreemptionHook(tf.train.SessionRunHook):
 
     def _on_signal(self, signum, frame):
         self.signum = signum
-        self._restore_handlers()  # a second signal acts at once
+        self.restore_handlers()  # a second signal acts at once
         tf.logging.warning("%s received: stopping after this step and saving a checkpoint",
                            signal.Signals(signum).name)
 
@@ -56,11 +56,13 @@ class PreemptionHook(tf.train.SessionRunHook):
             run_context.request_stop()
 
     def end(self, session):
-        self._restore_handlers()
+        self.restore_handlers()
         if self.signum is not None:
             self.step = int(session.run(self._global_step))
 
-    def _restore_handlers(self):
+    def restore_handlers(self):
+        """Puts back the handlers `begin` replaced. `end` calls it; so must the caller
+        of `train` when training raises, because then no hook's `end` runs."""
         for s, handler in self._previous.items():
             signal.signal(s, handler)
         self._previous = {}

@@ -196,3 +196,41 @@ def test_killed_training_resumes_from_the_last_checkpoint(tiny_bert_dir, sentime
     import tensorflow.compat.v1 as tf
 
     assert tf.train.latest_checkpoint(str(out)).endswith("model.ckpt-128")  # int(64 / 4 * 8)
+
+
+def test_failed_training_gives_back_the_signal_handlers(tmp_path):
+    """A run that fails inside `estimator.train` calls no hook's `end`: the train step
+    itself must put back the SIGINT/SIGTERM handlers its preemption hook installed, or
+    a later Ctrl-C in the same process is swallowed."""
+    import signal
+
+    import tensorflow.compat.v1 as tf
+
+    import run_classifier
+    import tokenization
+
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "good", "bad"]) + "\n")
+    tokenizer = tokenization.FullTokenizer(str(vocab), do_lower_case=True)
+    examples = [run_classifier.InputExample(f"train-{i}", "good" if i % 2 else "bad", label=str(i % 2))
+                for i in range(4)]
+    settings = run_classifier.RecordSettings(
+        output_dir=str(tmp_path), max_seq_length=8, truncation="head", task_name="csv",
+        is_regression=False, use_tpu=False, bucket_by_length=False)
+    installed = {}
+
+    class FailingEstimator:
+        def train(self, input_fn, max_steps, hooks):
+            with tf.Graph().as_default():
+                tf.train.get_or_create_global_step()
+                for hook in hooks:
+                    hook.begin()
+                installed.update({s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)})
+                raise RuntimeError("failed inside training")
+
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    with pytest.raises(RuntimeError, match="failed inside training"):
+        run_classifier.train(FailingEstimator(), examples, ["0", "1"], tokenizer, settings,
+                             record_file=str(tmp_path / "train.tf_record"), num_train_steps=1, batch_size=2)
+    assert installed and installed != before  # the hook did install its handlers
+    assert {s: signal.getsignal(s) for s in before} == before
