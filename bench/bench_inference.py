@@ -7,7 +7,9 @@ the very same weights (the Hugging Face files plus that layer). The texts are a 
 sample of the real movie-review snippets. Three ways to predict:
 
 * ours, `--do_predict`: what `run_classifier.py --do_predict` runs: `estimator.predict`
-  over the TFRecords, every example padded to max_seq_length 128, batch 32 (the
+  over the TFRecords, batch 32, each batch padded to its longest member in input order
+  (the default off TPU), and with `--fixed_padding` every example padded to
+  max_seq_length 128, as the original did (the
   estimator builds its graph and restores the checkpoint on every call: "total" counts
   that, "steady" leaves the first batch out);
 * ours, exported: `run_classifier.py --do_predict --export_dir` writes a SavedModel;
@@ -174,7 +176,9 @@ def prepare(work_dir: str, texts: list[str], refresh: bool) -> dict:
 
 
 class EstimatorPath:
-    """`run_classifier.py --do_predict`'s path: TFRecords, TPUEstimator (CPU), fixed padding."""
+    """`run_classifier.py --do_predict`'s path: TFRecords, TPUEstimator (CPU); fixed padding
+    (`--fixed_padding`) or, with `bucket_by_length`, each batch cut to its longest member
+    in input order (what the input pipeline does for inference by default off TPU)."""
 
     def __init__(self, paths: dict, texts: list[str], work_dir: str, bucket_by_length: bool = False):
         import tensorflow.compat.v1 as tf
@@ -281,7 +285,7 @@ def run(args: argparse.Namespace) -> dict:
     torch_peer = TorchPeer(args.torch_python, paths["hf_dir"], paths["head"])
     predictor = predictor_lib.load_predictor(paths["export_dir"], batch_size=BATCH)
     estimator = EstimatorPath(paths, texts, args.work_dir) if args.estimator else None
-    # `--do_predict --bucket_by_length`: each batch cut to its longest member, order kept.
+    # `--do_predict` (default off TPU): each batch cut to its longest member, order kept.
     bucketed = EstimatorPath(paths, texts, args.work_dir, bucket_by_length=True) if args.estimator else None
     results = {"n": len(texts), "tf_version": tf.__version__, "cli_seconds": paths.get("cli_seconds"),
                "estimator": estimator is not None}
@@ -346,17 +350,17 @@ def report(results: dict, args: argparse.Namespace) -> int:
           f"TF {results['tf_version']}, torch {info['torch']}, transformers {info['transformers']}, "
           f"{os.cpu_count()} CPUs; load average (1/5/15 min) {results['load_before']} before, "
           f"{results['load_after']} after. Max |p_ours - p_torch| on 64 snippets: {results['max_diff']:.1e}"
-          + (f"; estimator vs exported: {results['est_diff']:.1e}; --bucket_by_length vs fixed padding: "
+          + (f"; estimator vs exported: {results['est_diff']:.1e}; default (dynamic padding) vs --fixed_padding: "
              f"{results['bucketed_diff']:.1e}" if results["estimator"] else "") + ".\n")
     print("| implementation | padding | batch order | sentences/s | vs best PyTorch (same order) |")
     print("|---|---|---|---:|---:|")
     if results["estimator"]:
         for key, what in (("estimator_total", "total, graph build + restore included"),
                           ("estimator_steady", "steady, first batch left out")):
-            print(f"| ours, `--do_predict` (estimator.predict), {what} | fixed {MAX_SEQ_LENGTH} | input | "
+            print(f"| ours, `--do_predict --fixed_padding` (estimator.predict), {what} | fixed {MAX_SEQ_LENGTH} | input | "
                   f"{rate[key]:,.1f} | {rate[key] / rate[best['input']]:.2f}x |")
         for key, what in (("bucketed_total", "total"), ("bucketed_steady", "steady")):
-            print(f"| ours, `--do_predict --bucket_by_length`, {what} | longest in batch | input | "
+            print(f"| **ours, `--do_predict` (default)**, {what} | longest in batch | input | "
                   f"{rate[key]:,.1f} | {rate[key] / rate[best['input']]:.2f}x |")
     for order in ("sorted", "input"):
         print(f"| **ours, exported (`serving.load_predictor`)** | longest in batch | {order} | "

