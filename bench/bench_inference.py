@@ -127,9 +127,6 @@ class TorchPeer:
 def prepare(work_dir: str, texts: list[str], refresh: bool) -> dict:
     """Converts the weights, writes the fine-tuned-looking checkpoint and the export."""
     import numpy as np
-    import tensorflow.compat.v1 as tf
-
-    from bert_estimator import convert_checkpoint
 
     hf_dir, tf_dir = common.minilm_checkpoint(os.path.join(work_dir, "minilm_tf"), refresh)
     paths = {"hf_dir": hf_dir, "tf_dir": tf_dir,
@@ -138,14 +135,7 @@ def prepare(work_dir: str, texts: list[str], refresh: bool) -> dict:
              "data_dir": os.path.join(work_dir, "data"), "export_dir": os.path.join(work_dir, "export"),
              "output_dir": os.path.join(work_dir, "output")}
     if refresh or not os.path.exists(paths["finetuned"] + ".index"):
-        reader = tf.train.load_checkpoint(os.path.join(paths["tf_dir"], "bert_model.ckpt"))
-        weights = {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()}
-        hidden = weights["bert/pooler/dense/bias"].shape[0]
-        rng = np.random.default_rng(HEAD_SEED)
-        head = {"output_weights": (rng.standard_normal((len(LABELS), hidden)) * HEAD_STDDEV).astype(np.float32),
-                "output_bias": np.array([0.05, -0.05], dtype=np.float32)}
-        os.makedirs(os.path.dirname(paths["finetuned"]), exist_ok=True)
-        convert_checkpoint.write_tf_checkpoint({**weights, **head}, paths["finetuned"])
+        head = common.write_classifier_checkpoint(paths["tf_dir"], paths["finetuned"], HEAD_SEED, HEAD_STDDEV)
         np.savez(paths["head"], **head)
     os.makedirs(paths["data_dir"], exist_ok=True)
     import csv

@@ -190,21 +190,11 @@ def workers_peak_kib() -> int:
 def child_setup(args: argparse.Namespace, paths: dict) -> dict:
     """The fine-tuned-looking checkpoint (MiniLM + a seeded 2-label head) and the export
     of `run_classifier.py --do_predict --export_dir`, unless there already."""
-    import numpy as np
-    import tensorflow.compat.v1 as tf
-
-    from bert_estimator import convert_checkpoint, serving
+    from bert_estimator import serving
 
     done = {}
     if not os.path.exists(paths["finetuned"] + ".index"):
-        reader = tf.train.load_checkpoint(os.path.join(paths["tf_dir"], "bert_model.ckpt"))
-        weights = {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()}
-        hidden = weights["bert/pooler/dense/bias"].shape[0]
-        rng = np.random.default_rng(HEAD_SEED)
-        head = {"output_weights": (rng.standard_normal((len(LABELS), hidden)) * HEAD_STDDEV).astype(np.float32),
-                "output_bias": np.array([0.05, -0.05], dtype=np.float32)}
-        os.makedirs(os.path.dirname(paths["finetuned"]), exist_ok=True)
-        convert_checkpoint.write_tf_checkpoint({**weights, **head}, paths["finetuned"])
+        common.write_classifier_checkpoint(paths["tf_dir"], paths["finetuned"], HEAD_SEED, HEAD_STDDEV)
         done["finetuned"] = paths["finetuned"]
     if not serving.export_versions(paths["export_dir"]):
         import csv

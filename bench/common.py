@@ -241,6 +241,26 @@ def minilm_checkpoint(tf_dir: str, refresh: bool = False) -> tuple[str, str]:
     return hf_dir, tf_dir
 
 
+def write_classifier_checkpoint(tf_dir: str, checkpoint: str, seed: int = 0, stddev: float = 0.2) -> dict:
+    """Writes `checkpoint`: the converted weights of `tf_dir` plus a seeded 2-label
+    classifier head (`output_weights` ~ N(0, stddev), `output_bias` [0.05, -0.05]), as a
+    fine-tuned checkpoint would have; returns the head (name -> float32 array)."""
+    import numpy as np
+    import tensorflow.compat.v1 as tf
+
+    from bert_estimator import convert_checkpoint
+
+    reader = tf.train.load_checkpoint(os.path.join(tf_dir, "bert_model.ckpt"))
+    weights = {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()}
+    hidden = weights["bert/pooler/dense/bias"].shape[0]
+    rng = np.random.default_rng(seed)
+    head = {"output_weights": (rng.standard_normal((2, hidden)) * stddev).astype(np.float32),
+            "output_bias": np.array([0.05, -0.05], dtype=np.float32)}
+    os.makedirs(os.path.dirname(checkpoint), exist_ok=True)
+    convert_checkpoint.write_tf_checkpoint({**weights, **head}, checkpoint)
+    return head
+
+
 def load_snippets() -> list[str]:
     """The texts of the movie-review snippets (`id<TAB>score<TAB>text`, CRLF)."""
     from bert_estimator import assets
