@@ -406,6 +406,28 @@ def create_initializer(initializer_range=0.02):
     return tf.truncated_normal_initializer(stddev=initializer_range)
 
 
+def _output_sublayer(input_tensor, residual, hidden_size, hidden_dropout_prob, initializer_range):
+    """A block's sublayer output: LayerNorm(dropout(dense D(input_tensor)) + residual).
+
+    Called inside the sublayer's "output" scope, so its variables are the original's
+    `output/dense/{kernel, bias}` and `output/LayerNorm/{beta, gamma}`.
+
+    Args:
+      input_tensor: float Tensor of shape [B*S, W] (W = D after attention, I after the
+        intermediate layer).
+      residual: float Tensor of shape [B*S, D], the sublayer's input.
+      hidden_size: int, D.
+      hidden_dropout_prob: float, dropout probability after the projection.
+      initializer_range: float, stddev of the kernel's initializer.
+
+    Returns:
+      float Tensor of shape [B*S, D].
+    """
+    output = _dense(input_tensor, hidden_size, kernel_initializer=create_initializer(initializer_range))
+    output = dropout(output, hidden_dropout_prob)
+    return layer_norm(output + residual)
+
+
 def _dense(input_tensor, units, activation=None, kernel_initializer=None, name="dense"):
     """Fully connected layer on the last axis: activation(x @ kernel + bias).
 
@@ -769,11 +791,9 @@ def transformer_model(input_tensor,
 
                 # Project the concatenated heads, then the residual sum.
                 with tf.variable_scope("output"):
-                    attention_output = _dense(
-                        attention_output, hidden_size,
-                        kernel_initializer=create_initializer(initializer_range))  # [B*S, D]
-                    attention_output = dropout(attention_output, hidden_dropout_prob)
-                    attention_output = layer_norm(attention_output + layer_input)
+                    attention_output = _output_sublayer(
+                        attention_output, layer_input, hidden_size, hidden_dropout_prob,
+                        initializer_range)  # [B*S, D]
 
             # Feed-forward: the only activation of the block is here.
             with tf.variable_scope("intermediate"):
@@ -782,11 +802,9 @@ def transformer_model(input_tensor,
                     kernel_initializer=create_initializer(initializer_range))  # [B*S, I]
 
             with tf.variable_scope("output"):
-                layer_output = _dense(
-                    intermediate_output, hidden_size,
-                    kernel_initializer=create_initializer(initializer_range))  # [B*S, D]
-                layer_output = dropout(layer_output, hidden_dropout_prob)
-                layer_output = layer_norm(layer_output + attention_output)
+                layer_output = _output_sublayer(
+                    intermediate_output, attention_output, hidden_size, hidden_dropout_prob,
+                    initializer_range)  # [B*S, D]
                 prev_output = layer_output
                 all_layer_outputs.append(layer_output)
 

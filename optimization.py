@@ -452,18 +452,9 @@ class AdamWeightDecayOptimizer(tf.train.Optimizer):
     def _create_moments(param_name, param):
         """The Adam moments of `param`, `<param_name>/adam_m` and `<param_name>/adam_v`."""
         # names kept ("<var>/adam_m", "<var>/adam_v"): checkpoints use them.
-        m = tf.get_variable(
-            name=param_name + "/adam_m",
-            shape=param.shape.as_list(),
-            dtype=tf.float32,
-            trainable=False,
-            initializer=tf.zeros_initializer())
-        v = tf.get_variable(
-            name=param_name + "/adam_v",
-            shape=param.shape.as_list(),
-            dtype=tf.float32,
-            trainable=False,
-            initializer=tf.zeros_initializer())
+        m, v = (tf.get_variable(name=f"{param_name}/{moment}", shape=param.shape.as_list(), dtype=tf.float32,
+                                trainable=False, initializer=tf.zeros_initializer())
+                for moment in ("adam_m", "adam_v"))
         return m, v
 
     def _assign_update(self, param_name, grad, param, m, v):
