@@ -137,31 +137,13 @@ def prepare(work_dir: str, texts: list[str], refresh: bool) -> dict:
     if refresh or not os.path.exists(paths["finetuned"] + ".index"):
         head = common.write_classifier_checkpoint(paths["tf_dir"], paths["finetuned"], HEAD_SEED, HEAD_STDDEV)
         np.savez(paths["head"], **head)
-    os.makedirs(paths["data_dir"], exist_ok=True)
-    import csv
-
-    with open(os.path.join(paths["data_dir"], "test.csv"), "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(["id", "text", "label"])
-        for i, text in enumerate(texts):
-            writer.writerow([i, text, LABELS[i % 2]])
     from bert_estimator import serving
 
     if refresh or not serving.export_versions(paths["export_dir"]):
-        common.log("run_classifier.py --do_predict --export_dir ...")
-        cmd = [sys.executable, os.path.join(common.PROJECT_ROOT, "run_classifier.py"), "--task_name=csv",
-               f"--data_dir={paths['data_dir']}", "--text_column=text", "--label_column=label",
-               f"--labels={','.join(LABELS)}", f"--vocab_file={paths['tf_dir']}/vocab.txt",
-               f"--bert_config_file={paths['tf_dir']}/bert_config.json",
-               f"--init_checkpoint={paths['finetuned']}", "--do_lower_case=true",
-               f"--max_seq_length={MAX_SEQ_LENGTH}", f"--predict_batch_size={BATCH}", "--do_predict",
-               f"--output_dir={paths['output_dir']}", f"--export_dir={paths['export_dir']}"]
-        start = time.perf_counter()
-        result = subprocess.run(cmd, capture_output=True, text=True, cwd=common.PROJECT_ROOT,
-                                env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
-        if result.returncode != 0:
-            raise SystemExit(f"run_classifier.py failed:\n{result.stderr[-3000:]}")
-        paths["cli_seconds"] = time.perf_counter() - start
+        paths["cli_seconds"] = common.export_classifier(
+            paths["tf_dir"], paths["finetuned"], [(LABELS[i % 2], text) for i, text in enumerate(texts)],
+            paths["data_dir"], paths["output_dir"], paths["export_dir"], MAX_SEQ_LENGTH, BATCH,
+            os.path.join(work_dir, "export.log"))
     return paths
 
 

@@ -57,6 +57,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import math
 import os
@@ -197,24 +198,9 @@ def child_setup(args: argparse.Namespace, paths: dict) -> dict:
         common.write_classifier_checkpoint(paths["tf_dir"], paths["finetuned"], HEAD_SEED, HEAD_STDDEV)
         done["finetuned"] = paths["finetuned"]
     if not serving.export_versions(paths["export_dir"]):
-        import csv
-
-        os.makedirs(paths["model_data"], exist_ok=True)
-        with open(os.path.join(paths["model_data"], "test.csv"), "w", newline="", encoding="utf-8") as f:
-            writer = csv.writer(f)
-            writer.writerow(["id", "text", "label"])
-            for i, (label, text) in enumerate(labeled_snippets()[:64]):
-                writer.writerow([i, text, label])
-        cmd = [sys.executable, os.path.join(common.PROJECT_ROOT, "run_classifier.py"), "--task_name=csv",
-               f"--data_dir={paths['model_data']}", "--text_column=text", "--label_column=label",
-               f"--labels={','.join(LABELS)}", f"--vocab_file={paths['tf_dir']}/vocab.txt",
-               f"--bert_config_file={paths['tf_dir']}/bert_config.json",
-               f"--init_checkpoint={paths['finetuned']}", "--do_lower_case=true",
-               f"--max_seq_length={args.max_seq_length}", f"--predict_batch_size={BATCH}", "--do_predict",
-               f"--output_dir={paths['model_output']}", f"--export_dir={paths['export_dir']}"]
-        common.log("run_classifier.py --do_predict --export_dir ...")
-        common.run_logged(cmd, "run_classifier.py --do_predict --export_dir",
-                          os.path.join(paths["logs"], "export.log"))
+        common.export_classifier(paths["tf_dir"], paths["finetuned"], labeled_snippets()[:64], paths["model_data"],
+                                 paths["model_output"], paths["export_dir"], args.max_seq_length, BATCH,
+                                 os.path.join(paths["logs"], "export.log"))
         done["export_dir"] = paths["export_dir"]
     return {"made": done}
 
@@ -248,16 +234,12 @@ def child_prep(args: argparse.Namespace, paths: dict, n: int) -> dict:
             examples.append(InputExample(f"train-{i}", text, None, label))
     read_seconds = time.perf_counter() - start
     rss_after_read = status_kib("VmRSS")
-    start = time.perf_counter()
-    reused = feature_cache.cached_convert_examples_to_features(
-        examples, LABELS, args.max_seq_length, tokenizer, out, extra_fingerprint={"task": "bench_scaling"})
-    seconds = time.perf_counter() - start
+    convert = functools.partial(feature_cache.cached_convert_examples_to_features, examples, LABELS,
+                                args.max_seq_length, tokenizer, out, extra_fingerprint={"task": "bench_scaling"})
+    seconds, reused = common.timed(convert)
     cpu = common.cpu_seconds() - cpu_start
     peak = status_kib("VmHWM")
-    start = time.perf_counter()
-    hit = feature_cache.cached_convert_examples_to_features(
-        examples, LABELS, args.max_seq_length, tokenizer, out, extra_fingerprint={"task": "bench_scaling"})
-    hit_seconds = time.perf_counter() - start
+    hit_seconds, hit = common.timed(convert)  # now a cache hit
     with open(f"{out}.fingerprint") as f:
         summary = json.load(f)
     return {"examples": len(examples), "seconds": seconds, "read_seconds": read_seconds, "cpu_seconds": cpu,

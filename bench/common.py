@@ -261,6 +261,30 @@ def write_classifier_checkpoint(tf_dir: str, checkpoint: str, seed: int = 0, std
     return head
 
 
+def export_classifier(tf_dir: str, checkpoint: str, rows: list[tuple[str, str]], data_dir: str, output_dir: str,
+                      export_dir: str, max_seq_length: int, batch_size: int, log_file: str) -> float:
+    """`run_classifier.py --do_predict --export_dir` of the 2-label classifier `checkpoint`
+    (vocab and config from `tf_dir`): writes `rows` ((label, text) pairs) to
+    `data_dir/test.csv`, predicts them into `output_dir` and exports the SavedModel to
+    `export_dir`; its output goes to `log_file`. Returns the command's wall seconds."""
+    import csv
+
+    os.makedirs(data_dir, exist_ok=True)
+    with open(os.path.join(data_dir, "test.csv"), "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["id", "text", "label"])
+        writer.writerows([i, text, label] for i, (label, text) in enumerate(rows))
+    cmd = [sys.executable, os.path.join(PROJECT_ROOT, "run_classifier.py"), "--task_name=csv",
+           f"--data_dir={data_dir}", "--text_column=text", "--label_column=label", "--labels=0,1",
+           f"--vocab_file={tf_dir}/vocab.txt", f"--bert_config_file={tf_dir}/bert_config.json",
+           f"--init_checkpoint={checkpoint}", "--do_lower_case=true", f"--max_seq_length={max_seq_length}",
+           f"--predict_batch_size={batch_size}", "--do_predict", f"--output_dir={output_dir}",
+           f"--export_dir={export_dir}"]
+    log("run_classifier.py --do_predict --export_dir ...")
+    seconds, _ = timed(lambda: run_logged(cmd, "run_classifier.py --do_predict --export_dir", log_file))
+    return seconds
+
+
 def load_snippets() -> list[str]:
     """The texts of the movie-review snippets (`id<TAB>score<TAB>text`, CRLF)."""
     from bert_estimator import assets
