@@ -76,6 +76,26 @@ def tiny_bert_dir(tmp_path_factory) -> str:
     return model_dir
 
 
+@pytest.fixture(scope="session")
+def hub_module(tiny_bert_dir, tmp_path_factory) -> str:
+    """`tiny_bert_dir`'s model exported as a TF1 TF-Hub module (read only by the tests)."""
+    from tests.test_hub import export_tf1_hub_module
+
+    path = str(tmp_path_factory.mktemp("hub") / "tiny_bert_module")
+    export_tf1_hub_module(tiny_bert_dir, path)
+    return path
+
+
+def edit_export_info(version_dir: str, **changes) -> None:
+    """Updates the export's `assets.extra/export_info.json` with `changes`."""
+    path = os.path.join(version_dir, "assets.extra", "export_info.json")
+    with open(path, encoding="utf-8") as f:
+        info = json.load(f)
+    info.update(changes)
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(info, f)
+
+
 def run_cli(args: list[str], cwd: str = PROJECT_ROOT, timeout: int = 600, env: dict | None = None):
     """Runs a command with the project's Python; returns CompletedProcess (text)."""
     full_env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=PROJECT_ROOT)

@@ -20,7 +20,7 @@ import tensorflow.compat.v1 as tf
 from absl import flags
 
 import run_classifier
-from tests.conftest import PROJECT_ROOT, run_cli, write_tiny_checkpoint
+from tests.conftest import PROJECT_ROOT, edit_export_info, run_cli, write_tiny_checkpoint
 
 FLAGS = flags.FLAGS
 
@@ -303,15 +303,6 @@ def copy_export(export: str, tmp_path) -> str:
     copy = str(tmp_path / "export_copy")
     shutil.copytree(export, copy)
     return copy
-
-
-def edit_export_info(export: str, **changes) -> None:
-    path = os.path.join(export, "assets.extra", "export_info.json")
-    with open(path, encoding="utf-8") as f:
-        info = json.load(f)
-    info.update(changes)
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(info, f)
 
 
 def texts_file(tmp_path, data: bytes) -> str:

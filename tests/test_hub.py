@@ -6,7 +6,6 @@ import csv
 import os
 
 import numpy as np
-import pytest
 import tensorflow.compat.v1 as tf
 
 import modeling
@@ -47,13 +46,6 @@ def export_tf1_hub_module(model_dir: str, export_path: str) -> None:
             sess.run(tf.global_variables_initializer())
             saver.restore(sess, os.path.join(model_dir, "bert_model.ckpt"))
             module.export(export_path, sess)
-
-
-@pytest.fixture(scope="module")
-def hub_module(tiny_bert_dir, tmp_path_factory):
-    path = str(tmp_path_factory.mktemp("hub") / "tiny_bert_module")
-    export_tf1_hub_module(tiny_bert_dir, path)
-    return path
 
 
 def test_tokenization_info_comes_from_the_module(hub_module, tiny_bert_dir):

@@ -148,15 +148,6 @@ def write_mrpc_dir(data_dir, n_train: int = 40, n_dev: int = 16, n_test: int = 1
     assert {r[0] for r in train} == {"0", "1"}
 
 
-@pytest.fixture(scope="module")
-def hub_module(tiny_bert_dir, tmp_path_factory):
-    from tests.test_hub import export_tf1_hub_module
-
-    path = str(tmp_path_factory.mktemp("hub") / "tiny_bert_module")
-    export_tf1_hub_module(tiny_bert_dir, path)
-    return path
-
-
 def test_original_run_classifier_with_tfhub_on_our_modules(hub_module, tmp_path):
     source = original_source("run_classifier_with_tfhub.py")
     for module in ("optimization", "run_classifier", "tokenization"):

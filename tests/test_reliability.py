@@ -137,10 +137,16 @@ class Run:
 
 
 @pytest.fixture()
-def runs():
-    """Runs started by a test; any still running at its end is killed."""
+def start_run():
+    """`start_run(args) -> Run`: starts run_classifier.py; any run still going when the
+    test ends is killed."""
     started: list[Run] = []
-    yield started
+
+    def start(args: list[str]) -> Run:
+        started.append(Run(args))
+        return started[-1]
+
+    yield start
     for run in started:
         if run.proc.poll() is None:
             os.kill(run.pid, signal.SIGCONT)
@@ -235,11 +241,10 @@ def test_disk_full_is_one_line_and_keeps_the_last_checkpoint(tiny_bert_dir, sent
 
 
 # --------------------------------------------------------------- one run per directory
-def test_second_run_is_refused_and_a_killed_runs_lock_taken_over(tiny_bert_dir, sentiment_dir, tmp_path, runs):
+def test_second_run_is_refused_and_a_killed_runs_lock_taken_over(tiny_bert_dir, sentiment_dir, tmp_path, start_run):
     out = tmp_path / "out"
     args = train_args(sentiment_dir, tiny_bert_dir, out, 4)  # 64 steps
-    first = Run(args)
-    runs.append(first)
+    first = start_run(args)
     first.wait_for(r"train step \d+/64")
     os.kill(first.pid, signal.SIGSTOP)  # holds the lock, mid-training, for as long as we need
     with open(out / ".lock", encoding="utf-8") as f:
@@ -301,11 +306,10 @@ def test_lock_holders_that_are_gone_or_not(tmp_path):
 
 
 # --------------------------------------------------------------------------- SIGTERM
-def test_sigterm_saves_the_step_and_the_rerun_resumes_there(tiny_bert_dir, sentiment_dir, tmp_path, runs):
+def test_sigterm_saves_the_step_and_the_rerun_resumes_there(tiny_bert_dir, sentiment_dir, tmp_path, start_run):
     out = tmp_path / "out"
     args = train_args(sentiment_dir, tiny_bert_dir, out, 8)  # 128 steps
-    run = Run(args)
-    runs.append(run)
+    run = start_run(args)
     run.wait_for(r"train step [3-9]/128")
     os.kill(run.pid, signal.SIGTERM)
     code, output = run.finish()

@@ -17,7 +17,7 @@ import unicodedata
 import numpy as np
 import pytest
 
-from tests.conftest import PROJECT_ROOT, run_cli, write_tiny_checkpoint
+from tests.conftest import PROJECT_ROOT, edit_export_info, run_cli, write_tiny_checkpoint
 from tests.real_data import all_texts, sst2_splits
 
 RUN_CLASSIFIER = os.path.join(PROJECT_ROOT, "run_classifier.py")
@@ -480,22 +480,13 @@ def versions(run, tmp_path) -> str:
     return str(base)
 
 
-def _set_info(version_dir, **changes) -> None:
-    path = os.path.join(version_dir, "assets.extra", "export_info.json")
-    with open(path, encoding="utf-8") as f:
-        info = json.load(f)
-    info.update(changes)
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(info, f)
-
-
 def test_predict_takes_the_highest_version_or_a_version_directory(versions, capsys, monkeypatch):
     from bert_estimator import serving
 
     assert serving.export_versions(versions) == [1, 3]
     assert serving.resolve_export_dir(versions) == os.path.join(versions, "3")
     assert serving.resolve_export_dir(os.path.join(versions, "1")) == os.path.join(versions, "1")
-    _set_info(os.path.join(versions, "3"), checkpoint="the newer one")
+    edit_export_info(os.path.join(versions, "3"), checkpoint="the newer one")
     for export_dir, loaded in ((versions, "3"), (os.path.join(versions, "1"), "1")):
         status, out, err = _run_predict([f"--export_dir={export_dir}", "wonderful"], capsys, monkeypatch)
         assert status == 0, err
@@ -503,13 +494,13 @@ def test_predict_takes_the_highest_version_or_a_version_directory(versions, caps
 
 
 @pytest.mark.parametrize("breakage, message", [
-    (lambda base: _set_info(os.path.join(base, "1"), label_list=["bad", "good"]),
+    (lambda base: edit_export_info(os.path.join(base, "1"), label_list=["bad", "good"]),
      "{base} holds incompatible exports: version 1 has the labels bad, good and serving_text inputs text, "
      "version 3 has the labels neg, pos and serving_text inputs text; TF Serving serves every version of a "
      "directory as one model"),
-    (lambda base: _set_info(os.path.join(base, "1"), is_regression=True, label_list=[]),
+    (lambda base: edit_export_info(os.path.join(base, "1"), is_regression=True, label_list=[]),
      "{base} holds incompatible exports: version 1 is a regression"),
-    (lambda base: _set_info(os.path.join(base, "1"), text_inputs=["text_a", "text_b"]),
+    (lambda base: edit_export_info(os.path.join(base, "1"), text_inputs=["text_a", "text_b"]),
      "{base} holds incompatible exports: version 1 has the labels neg, pos and serving_text inputs text_a, text_b,"),
     (lambda base: shutil.copytree(os.path.join(base, "1"), base, dirs_exist_ok=True),
      "{base} holds two exports: an unversioned one at its top and the numbered version(s) 1, 3"),
@@ -527,7 +518,7 @@ def test_predict_refuses_a_directory_of_incompatible_exports(versions, breakage,
 
 
 def test_predict_cli_incompatible_versions_exit_status(versions):
-    _set_info(os.path.join(versions, "3"), label_list=["a", "b", "c"])
+    edit_export_info(os.path.join(versions, "3"), label_list=["a", "b", "c"])
     r = run_cli([PREDICT, f"--export_dir={versions}", "a sentence"])
     assert r.returncode == 1 and r.stdout == ""
     # One line of ours (TensorFlow's C++ start-up lines may come before it).
@@ -543,7 +534,7 @@ def test_in_graph_tokenizer_needs_the_text_signature(run, tmp_path, capsys, monk
     """An export from before serving_text: --in_graph_tokenizer says so; the Python path works."""
     export = str(tmp_path / "old")
     shutil.copytree(run["version_dir"], export)
-    _set_info(export, text_inputs=None)
+    edit_export_info(export, text_inputs=None)
     status, out, err = _run_predict([f"--export_dir={export}", "--in_graph_tokenizer", "wonderful"],
                                     capsys, monkeypatch)
     assert status == 1 and f"{export} has no serving_text signature" in err
