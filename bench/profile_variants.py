@@ -378,13 +378,19 @@ PATCHES = {"gelu_nn": p_gelu_nn, "gelu_cube": p_gelu_cube, "gelu_grad": p_gelu_g
 
 
 def load_variant(variant: str):
-    """(modeling module, optimization module) of `variant`."""
-    variant = variant.split("@")[0]
+    """(modeling module, optimization module) of `variant`; VARIANT@adam_ops: the
+    optimizer's element-wise update graph instead of its Adam kernel (`_fused_update`)."""
+    variant, *options = variant.split("@")
     if variant == "original":
         from bert_estimator import reference
 
         return reference.load("modeling"), reference.load("optimization")
     import optimization
+
+    if "adam_ops" in options:
+        with open(os.path.join(common.PROJECT_ROOT, "optimization.py")) as f:
+            optimization = _load_source("optimization_adam_ops", f.read())
+        optimization._is_resource_variable = lambda var: False
 
     base, *patches = variant.split("+")
     name = "modeling_" + variant.replace("+", "_")
@@ -406,7 +412,8 @@ def session_config(intra: int, inter: int):
 def variant_config(variant: str, base):
     """`base`, or a copy with the variant's session options: VARIANT@inter=N its own
     inter-op pool of N threads (`use_per_session_threads`; the intra-op pool is the
-    process's, whatever the session); VARIANT@amp the oneDNN bfloat16 rewrite (--use_amp)."""
+    process's, whatever the session); VARIANT@amp the oneDNN bfloat16 rewrite (--use_amp).
+    VARIANT@adam_ops changes the graph, not the session (`load_variant`)."""
     options = variant.split("@")[1:]
     if not options:
         return base
@@ -417,6 +424,8 @@ def variant_config(variant: str, base):
         if option.startswith("inter="):
             config.use_per_session_threads = True
             config.inter_op_parallelism_threads = int(option.split("=")[1])
+        elif option == "adam_ops":
+            pass  # an optimizer option (`load_variant`)
         elif option == "amp":
             from tensorflow.core.protobuf import rewriter_config_pb2
 

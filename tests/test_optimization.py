@@ -104,6 +104,56 @@ def test_update_rule_without_bias_correction():
     np.testing.assert_allclose(got, w_expected, rtol=1e-5)
 
 
+def _run_update_paths(monkeypatch, elementwise: bool, steps: int = 5):
+    """Values after `steps` updates of create_optimizer on a toy with an embedding
+    lookup (IndexedSlices gradient, repeated ids), a decayed kernel and an excluded
+    bias; `elementwise` forces the original's element-wise update graph."""
+    if elementwise:
+        monkeypatch.setattr(optimization, "_is_resource_variable", lambda var: False)
+    else:
+        monkeypatch.undo()
+    rng = np.random.RandomState(3)
+    with tf.Graph().as_default() as graph:
+        ids = tf.constant([[1, 4, 4, 0], [2, 4, 7, 1]])
+        table = tf.get_variable("bert/embeddings/word_embeddings", initializer=rng.randn(9, 5).astype(np.float32))
+        kernel = tf.get_variable("dense/kernel", initializer=rng.randn(5, 3).astype(np.float32))
+        bias = tf.get_variable("dense/bias", initializer=rng.randn(3).astype(np.float32))
+        hidden = tf.reduce_mean(tf.gather(table, ids), axis=1)
+        loss = tf.reduce_mean(tf.square(tf.matmul(hidden, kernel) + bias - 1.0))
+        train_op = optimization.create_optimizer(loss, 0.05, num_train_steps=8, num_warmup_steps=2, use_tpu=False)
+        op_types = {op.type for op in graph.get_operations()}
+        with tf.Session() as sess:
+            sess.run(tf.global_variables_initializer())
+            initial = sess.run({v.op.name: v for v in tf.trainable_variables()})
+            for _ in range(steps):
+                sess.run(train_op)
+            values = sess.run({v.op.name: v for v in tf.global_variables()})
+    return op_types, initial, values
+
+
+def test_adam_kernel_path_equals_the_elementwise_update(monkeypatch):
+    """Resource variables take TensorFlow's Adam kernel (`_fused_update`); the weights
+    after 5 steps (warmup, decay, weight decay, a densified IndexedSlices gradient)
+    equal those of the original's element-wise graph to float rounding, and the stored
+    moments differ by the constant factors of `_adam_kernel_moment_scales` only."""
+    kernel_ops, initial, fused = _run_update_paths(monkeypatch, elementwise=False)
+    elementwise_ops, _, reference_values = _run_update_paths(monkeypatch, elementwise=True)
+    assert "ResourceApplyAdam" in kernel_ops and "ResourceApplyAdam" not in elementwise_ops
+    m_scale, v_scale = optimization._adam_kernel_moment_scales(0.9, 0.999)
+    assert abs(v_scale - 1) > 1e-5 and abs(m_scale - 1) < 1e-6  # 1 - 0.999f = 0.00099998713
+    assert fused.keys() == reference_values.keys()
+    for name, want in reference_values.items():
+        got = fused[name]
+        if name.endswith("adam_m"):
+            want = want * m_scale
+        elif name.endswith("adam_v"):
+            want = want * v_scale
+        np.testing.assert_allclose(got, want, rtol=2e-6, atol=1e-7, err_msg=name)
+    for name, start in initial.items():  # every weight moved, so the comparison means something
+        assert np.abs(fused[name] - start).max() > 1e-3, name
+    assert fused["global_step"] == 5
+
+
 def test_weight_decay_excludes_layer_norm_and_bias():
     """With zero gradients only weight decay moves a variable: kernels shrink by
     lr * 0.01, LayerNorm parameters and biases stay put."""
