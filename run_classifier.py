@@ -31,7 +31,7 @@ from absl import app, flags
 import modeling
 import optimization
 import processors
-from bert_estimator import checks, evaluation, glue_submission, hub, outputs, runtime
+from bert_estimator import checks, eval_outputs, evaluation, glue_submission, hub, outputs, runtime
 from bert_estimator import metrics as classifier_metrics
 from bert_estimator.errors import UsageError, run_cli
 
@@ -325,6 +325,8 @@ def model_fn_builder(bert_config, num_labels, init_checkpoint, learning_rate, nu
                 mode=mode, loss=total_loss, train_op=train_op, scaffold_fn=scaffold_fn)
 
         if mode == tf.estimator.ModeKeys.EVAL:
+            # for the reports' per-example rows (`eval_outputs.ProbabilitiesCollector`)
+            tf.add_to_collection(eval_outputs.EVAL_PROBABILITIES, probabilities)
             if is_regression:
                 metric_fn = classifier_metrics.regression_metrics
                 metric_args = [per_example_loss, label_ids, probabilities, is_real_example]
@@ -431,20 +433,25 @@ def evaluate(estimator, examples, label_list, tokenizer, settings: RecordSetting
     input_fn, num_actual, steps, record_file = _inference_input(examples, batch_size, "eval", label_list, tokenizer,
                                                                 settings)
     checkpoint_path = estimator.latest_checkpoint()
+    write_reports = write_reports and not settings.is_regression
+    collector = eval_outputs.ProbabilitiesCollector() if write_reports and not settings.use_tpu else None
     with reading_records(record_file):
-        result = estimator.evaluate(input_fn=input_fn, steps=steps, checkpoint_path=checkpoint_path)
+        result = estimator.evaluate(input_fn=input_fn, steps=steps, checkpoint_path=checkpoint_path,
+                                    hooks=[collector] if collector else None)
     if tracker is not None:
         tracker.record(result["global_step"], result, checkpoint_path)
     tf.logging.info("***** Eval results *****")
     for key in sorted(result):
         tf.logging.info("  %s = %s", key, result[key])
     outputs.write_eval_results(settings.output_dir, result)
-    if write_reports and not settings.is_regression:
-        from bert_estimator import reports
+    if write_reports:
+        from bert_estimator import reports  # matplotlib and scikit-learn: only when reporting
 
-        with reading_records(record_file):
-            predictions = estimator.predict(input_fn, checkpoint_path=checkpoint_path)
-            probabilities = [p["probabilities"] for _, p in zip(range(num_actual), predictions)]
+        probabilities = collector.rows(num_actual) if collector else None
+        if probabilities is None:  # a TPU or a strategy's replicas: a prediction pass
+            with reading_records(record_file):
+                predictions = estimator.predict(input_fn, checkpoint_path=checkpoint_path)
+                probabilities = [p["probabilities"] for _, p in zip(range(num_actual), predictions)]
         label_ids = [label_list.index(e.label) for e in examples[:num_actual]]
         reports.write_eval_reports(settings.output_dir, label_list, label_ids, probabilities)
         reports.plot_training_loss(settings.output_dir)

@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -94,6 +95,14 @@ def edit_export_info(version_dir: str, **changes) -> None:
     info.update(changes)
     with open(path, "w", encoding="utf-8") as f:
         json.dump(info, f)
+
+
+def read_dev_probabilities(path) -> np.ndarray:
+    """The prob_* columns of a `dev_predictions.tsv` (run_classifier's reports), one row per dev example."""
+    with open(path) as f:
+        header, *rows = (line.rstrip("\n").split("\t") for line in f)
+    columns = [i for i, name in enumerate(header) if name.startswith("prob_")]
+    return np.array([[float(row[i]) for i in columns] for row in rows])
 
 
 def run_cli(args: list[str], cwd: str = PROJECT_ROOT, timeout: int = 600, env: dict | None = None):

@@ -35,7 +35,7 @@ import modeling
 import optimization
 import run_classifier
 from bert_estimator import distribution
-from tests.conftest import PROJECT_ROOT, run_cli
+from tests.conftest import PROJECT_ROOT, read_dev_probabilities, run_cli
 from tests.test_optimization import INIT_LR, NUM_STEPS_RUN, NUM_TRAIN_STEPS, NUM_WARMUP_STEPS, TINY
 from tests.test_optimization import _classifier_inputs as classifier_inputs
 
@@ -250,7 +250,7 @@ def _driver_args(model_dir, data_dir, output_dir, *extra):
             f"--vocab_file={model_dir}/vocab.txt", f"--bert_config_file={model_dir}/bert_config.json",
             f"--init_checkpoint={model_dir}/bert_model.ckpt", "--do_train", "--max_seq_length=16",
             "--train_batch_size=8", "--num_train_epochs=2", "--learning_rate=1e-3", "--seed=3",
-            "--save_summary_steps=1", "--write_reports=false", *extra]
+            "--save_summary_steps=1", *extra]
 
 
 def _no_tf_config():
@@ -290,7 +290,8 @@ def _assert_same_training(reference_dir, other_dir, atol=1e-5):
 def one_device_run(tiny_bert_dir, sentiment_dir, tmp_path_factory):
     """The reference: --distribution_strategy=none (TPUEstimator on CPU), via the driver."""
     out = str(tmp_path_factory.mktemp("one_device") / "out")
-    r = run_cli(_driver_args(tiny_bert_dir, sentiment_dir, out, "--do_eval", "--do_predict"), timeout=300,
+    r = run_cli(_driver_args(tiny_bert_dir, sentiment_dir, out, "--do_eval", "--do_predict",
+                             "--write_reports=true"), timeout=300,
                 env=_no_tf_config())
     assert r.returncode == 0, r.stderr[-3000:]
     losses = read_losses(out)
@@ -310,7 +311,8 @@ def test_mirrored_two_devices_equal_one_device(one_device_run, tiny_bert_dir, se
     env = dict(_no_tf_config(), **{distribution.LOGICAL_CPUS_ENV: "2"})
     export_dir = str(tmp_path / "export")
     r = run_cli(_driver_args(tiny_bert_dir, sentiment_dir, out, "--distribution_strategy=mirrored",
-                             "--do_eval", "--do_predict", f"--export_dir={export_dir}"), timeout=300, env=env)
+                             "--do_eval", "--do_predict", "--write_reports=true", f"--export_dir={export_dir}"),
+                timeout=300, env=env)
     assert r.returncode == 0, r.stderr[-3000:]
     assert "Using MirroredStrategy with devices" in r.stderr and "device:CPU:1" in r.stderr
     assert "Num steps = 16" in r.stderr
@@ -323,7 +325,13 @@ def test_mirrored_two_devices_equal_one_device(one_device_run, tiny_bert_dir, se
         assert float(got[key]) == pytest.approx(float(expected[key]), abs=1e-4), key
     np.testing.assert_allclose(np.loadtxt(os.path.join(out, "test_results.tsv")),
                                np.loadtxt(os.path.join(one_device_run, "test_results.tsv")), atol=1e-5)
+    # the reports' per-example rows: in dev order under the strategy too
+    expected_rows, got_rows = (read_dev_probabilities(os.path.join(d, "dev_predictions.tsv"))
+                               for d in (one_device_run, out))
+    assert expected_rows.shape == (24, 2)
+    np.testing.assert_allclose(got_rows, expected_rows, atol=1e-5)
     assert os.path.exists(os.path.join(export_dir, "1", "saved_model.pb"))
+
 
 
 def _free_port():

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from bert_estimator import reference
-from tests.conftest import PROJECT_ROOT, run_cli
+from tests.conftest import PROJECT_ROOT, read_dev_probabilities, run_cli
 from tests.real_data import write_glue
 
 RUN_CLASSIFIER = os.path.join(PROJECT_ROOT, "run_classifier.py")
@@ -85,6 +85,22 @@ def test_train_eval_predict_end_to_end(tiny_bert_dir, sentiment_dir, tmp_path):
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
     assert (out / "train.tf_record").exists() and (out / "checkpoint").exists()
     assert not [p for p in os.listdir(out) if ".tmp" in p]
+
+
+def test_eval_reports_come_from_the_evaluation_pass(tiny_bert_dir, sentiment_dir, tmp_path):
+    """--do_eval's reports take their per-example probabilities from the evaluation's own
+    session runs (one model_fn call for eval, none for a second pass over the dev set),
+    and they equal --do_predict's on the same rows (test.csv = the first 10 dev rows)."""
+    out = tmp_path / "out"
+    r = run_cli([RUN_CLASSIFIER, "--task_name=csv", f"--data_dir={sentiment_dir}", "--max_seq_length=32",
+                 "--eval_batch_size=7", "--predict_batch_size=3", *model_flags(tiny_bert_dir),
+                 f"--output_dir={out}", "--do_train", "--train_batch_size=16", "--num_train_epochs=1",
+                 "--do_eval", "--do_predict"])  # trained: eval and predict read one checkpoint
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stderr.count("Calling model_fn.") == 3  # train, eval, predict (the reports add none)
+    dev_probabilities = read_dev_probabilities(out / "dev_predictions.tsv")
+    assert dev_probabilities.shape == (24, 2)
+    np.testing.assert_allclose(dev_probabilities[:10], read_probabilities(out / "test_results.tsv"), atol=1e-6)
 
 
 @pytest.mark.skipif(not reference.available(), reason="bert-tensorflow reference not installed")
