@@ -531,9 +531,13 @@ class AdamWeightDecayOptimizer(tf.train.Optimizer):
         per op: on all-MiniLM-L6-v2 (22.7M parameters, 11.7M of them the word embeddings,
         updated densely as in the original) the update costs about half as much.
         """
+        grad = tf.convert_to_tensor(grad, tf.float32)  # IndexedSlices made dense, as the original's ops did
         decay = []
         if self._do_use_weight_decay(param_name):
-            decay.append(param.assign_sub(self.learning_rate * self.weight_decay_rate * param, read_value=False))
+            # After the gradient: the subtraction reads no gradient, and unordered it could
+            # run while this step's forward pass still reads the variable.
+            with tf.control_dependencies([grad]):
+                decay.append(param.assign_sub(self.learning_rate * self.weight_decay_rate * param, read_value=False))
         m_scale, v_scale = _adam_kernel_moment_scales(self.beta_1, self.beta_2)
         # m and v come out of the kernel scaled by these constants; the step size and
         # epsilon undo it: lr' m_k / (sqrt(v_k) + eps') = lr m / (sqrt(v) + eps).
@@ -543,7 +547,7 @@ class AdamWeightDecayOptimizer(tf.train.Optimizer):
                 var=param.handle, m=m.handle, v=v.handle, beta1_power=tf.constant(0.0), beta2_power=tf.constant(0.0),
                 lr=step_size, beta1=tf.constant(self.beta_1, tf.float32), beta2=tf.constant(self.beta_2, tf.float32),
                 epsilon=tf.constant(np.float32(self.epsilon * np.sqrt(v_scale))),
-                grad=tf.convert_to_tensor(grad, tf.float32), use_locking=self._use_locking)
+                grad=grad, use_locking=self._use_locking)
         return [adam]
 
     def _do_use_weight_decay(self, param_name):

@@ -154,6 +154,32 @@ def test_adam_kernel_path_equals_the_elementwise_update(monkeypatch):
     assert fused["global_step"] == 5
 
 
+def test_every_update_waits_for_the_gradients():
+    """No write to a variable may run before the step's gradients: the decay subtraction
+    reads no gradient, and without an explicit dependency it raced with the forward pass
+    (runs with one seed then differed in the 7th digit)."""
+    with tf.Graph().as_default() as graph:
+        table = tf.get_variable("bert/embeddings/word_embeddings", [9, 5])
+        kernel = tf.get_variable("dense/kernel", [5, 3])
+        hidden = tf.reduce_mean(tf.gather(table, tf.constant([[1, 4, 4]])), axis=1)
+        loss = tf.reduce_sum(tf.square(tf.matmul(hidden, kernel)))
+        optimization.create_optimizer(loss, 0.1, 10, 1, False)
+    writes = [op for op in graph.get_operations()
+              if op.type in ("AssignSubVariableOp", "ResourceApplyAdam", "AssignVariableOp")
+              and not op.name.startswith(("global_step", "init"))
+              and "Initializer" not in op.name and "/Assign" not in op.name]
+    assert {op.type for op in writes} >= {"AssignSubVariableOp", "ResourceApplyAdam"}
+    for op in writes:
+        seen, stack = set(), [op]
+        while stack:
+            current = stack.pop()
+            for parent in [t.op for t in current.inputs] + list(current.control_inputs):
+                if parent.name not in seen:
+                    seen.add(parent.name)
+                    stack.append(parent)
+        assert any(name.startswith("gradients/") for name in seen), op.name
+
+
 def test_weight_decay_excludes_layer_norm_and_bias():
     """With zero gradients only weight decay moves a variable: kernels shrink by
     lr * 0.01, LayerNorm parameters and biases stay put."""
