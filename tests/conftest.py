@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 
@@ -95,6 +96,31 @@ def edit_export_info(version_dir: str, **changes) -> None:
     info.update(changes)
     with open(path, "w", encoding="utf-8") as f:
         json.dump(info, f)
+
+
+# ---------------------------------------------------------------- signal handler leaks
+# Training installs SIGINT/SIGTERM handlers (bert_estimator/preemption.py) and must give
+# them back; a leaked one silently changes what Ctrl-C does in every later test of the
+# process. Each test (setup, call, teardown) is checked; leaks fail the session.
+_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+_signal_leaks: list[str] = []
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    before = {s: signal.getsignal(s) for s in _SIGNALS}
+    yield
+    after = {s: signal.getsignal(s) for s in _SIGNALS}
+    for s in _SIGNALS:
+        if after[s] is not before[s]:
+            _signal_leaks.append(f"{item.nodeid} left the {signal.Signals(s).name} handler {after[s]!r}")
+            signal.signal(s, before[s])
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _signal_leaks:
+        print("\nsignal handlers not given back:\n  " + "\n  ".join(_signal_leaks))
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def read_dev_probabilities(path) -> np.ndarray:

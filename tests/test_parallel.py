@@ -136,6 +136,15 @@ def test_errors_of_the_input_and_of_the_consumer_stop_the_workers():
 def test_ctrl_c_stops_the_parent_which_stops_the_workers():
     """The workers ignore SIGINT (a Ctrl-C reaches the whole process group): the
     parent's KeyboardInterrupt shuts them down."""
+    # Python's own SIGINT handler, whatever the process had (this test is about it).
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        _interrupt_the_map()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _interrupt_the_map():
     results = parallel.ordered_map(jittered_square, range(400), 2)
     seen = 0
     with pytest.raises(KeyboardInterrupt), contextlib.closing(results):
