@@ -95,7 +95,7 @@ def run(args) -> dict:
     times = {name: [] for name in timers}
     loads = [common.load_average()]
     for r in range(args.rounds):
-        names = list(timers)[r % 3:] + list(timers)[:r % 3]
+        names = list(timers)[r % len(timers):] + list(timers)[:r % len(timers)]
         for name in names:
             start = time.perf_counter()
             for _ in range(args.steps):

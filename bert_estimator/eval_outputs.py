@@ -43,7 +43,7 @@ class ProbabilitiesCollector(tf.train.SessionRunHook):
     def rows(self, num_examples: int) -> list | None:
         """The first `num_examples` rows in input order, or None when none (or fewer) were
         collected."""
-        if self._tensor is None or not self._batches:
+        if self._tensor is None:
             return None
         rows = [row for batch in self._batches for row in batch]
         return rows[:num_examples] if len(rows) >= num_examples else None

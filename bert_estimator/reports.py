@@ -200,19 +200,32 @@ def dev_predictions_tsv(label_names: Sequence[str], gold: np.ndarray, probs: np.
     return _tsv(rows)
 
 
-def read_dev_predictions(path: str) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """Parses a `dev_predictions.tsv`; returns (label_names, gold ids, predicted ids)."""
+def _read_dev_table(path: str) -> tuple[list[str], list[str], list[list[str]]]:
+    """(label_names, header, rows) of a `dev_predictions.tsv`."""
     with tf.io.gfile.GFile(path) as f:
         lines = [line.rstrip("\n").split("\t") for line in f if line.strip()]
     if not lines:
         raise ValueError(f"{path} is empty")
     header, rows = lines[0], lines[1:]
     label_names = [column[len(PROB_PREFIX):] for column in header if column.startswith(PROB_PREFIX)]
+    return label_names, header, rows
+
+
+def read_dev_predictions(path: str) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Parses a `dev_predictions.tsv`; returns (label_names, gold ids, predicted ids)."""
+    label_names, header, rows = _read_dev_table(path)
     ids = {name: i for i, name in enumerate(label_names)}
     gold_col, predicted_col = header.index("gold"), header.index("predicted")
     gold = np.array([ids[row[gold_col]] for row in rows], dtype=np.int64)
     predicted = np.array([ids[row[predicted_col]] for row in rows], dtype=np.int64)
     return label_names, gold, predicted
+
+
+def read_dev_probabilities(path: str) -> np.ndarray:
+    """The probabilities of a `dev_predictions.tsv`: float64 [examples, labels], in file order."""
+    _, header, rows = _read_dev_table(path)
+    columns = [i for i, column in enumerate(header) if column.startswith(PROB_PREFIX)]
+    return np.array([[float(row[i]) for i in columns] for row in rows])
 
 
 def confusion_matrix_figure(label_names: Sequence[str], matrix: np.ndarray) -> Figure:

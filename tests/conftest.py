@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -121,14 +120,6 @@ def pytest_sessionfinish(session, exitstatus):
     if _signal_leaks:
         print("\nsignal handlers not given back:\n  " + "\n  ".join(_signal_leaks))
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
-
-
-def read_dev_probabilities(path) -> np.ndarray:
-    """The prob_* columns of a `dev_predictions.tsv` (run_classifier's reports), one row per dev example."""
-    with open(path) as f:
-        header, *rows = (line.rstrip("\n").split("\t") for line in f)
-    columns = [i for i, name in enumerate(header) if name.startswith("prob_")]
-    return np.array([[float(row[i]) for i in columns] for row in rows])
 
 
 def run_cli(args: list[str], cwd: str = PROJECT_ROOT, timeout: int = 600, env: dict | None = None):

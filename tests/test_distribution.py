@@ -34,8 +34,8 @@ from absl import flags
 import modeling
 import optimization
 import run_classifier
-from bert_estimator import distribution
-from tests.conftest import PROJECT_ROOT, read_dev_probabilities, run_cli
+from bert_estimator import distribution, reports
+from tests.conftest import PROJECT_ROOT, run_cli
 from tests.test_optimization import INIT_LR, NUM_STEPS_RUN, NUM_TRAIN_STEPS, NUM_WARMUP_STEPS, TINY
 from tests.test_optimization import _classifier_inputs as classifier_inputs
 
@@ -260,8 +260,6 @@ def _no_tf_config():
 def read_losses(output_dir) -> dict:
     """{global step: training loss} from the event files of `output_dir` (not its
     subdirectories)."""
-    from bert_estimator import reports
-
     events = {}
     for path in sorted(glob.glob(os.path.join(output_dir, "events.out.tfevents.*"))):
         for event in tf.train.summary_iterator(path):
@@ -326,7 +324,7 @@ def test_mirrored_two_devices_equal_one_device(one_device_run, tiny_bert_dir, se
     np.testing.assert_allclose(np.loadtxt(os.path.join(out, "test_results.tsv")),
                                np.loadtxt(os.path.join(one_device_run, "test_results.tsv")), atol=1e-5)
     # the reports' per-example rows: in dev order under the strategy too
-    expected_rows, got_rows = (read_dev_probabilities(os.path.join(d, "dev_predictions.tsv"))
+    expected_rows, got_rows = (reports.read_dev_probabilities(os.path.join(d, "dev_predictions.tsv"))
                                for d in (one_device_run, out))
     assert expected_rows.shape == (24, 2)
     np.testing.assert_allclose(got_rows, expected_rows, atol=1e-5)

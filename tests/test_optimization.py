@@ -110,8 +110,6 @@ def _run_update_paths(monkeypatch, elementwise: bool, steps: int = 5):
     bias; `elementwise` forces the original's element-wise update graph."""
     if elementwise:
         monkeypatch.setattr(optimization, "_is_resource_variable", lambda var: False)
-    else:
-        monkeypatch.undo()
     rng = np.random.RandomState(3)
     with tf.Graph().as_default() as graph:
         ids = tf.constant([[1, 4, 4, 0], [2, 4, 7, 1]])

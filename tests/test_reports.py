@@ -122,6 +122,9 @@ def test_read_dev_predictions_round_trips(tmp_path):
     assert names == labels
     np.testing.assert_array_equal(gold_read, gold)
     np.testing.assert_array_equal(predicted_read, np.argmax(np.stack(probabilities), axis=1))
+    # the probabilities, written with 6 decimals
+    np.testing.assert_allclose(reports.read_dev_probabilities(paths["dev_predictions"]), np.stack(probabilities),
+                               atol=5e-7, rtol=0)
 
 
 def test_confusion_figure_annotates_every_cell():

@@ -8,8 +8,8 @@ import shutil
 import numpy as np
 import pytest
 
-from bert_estimator import reference
-from tests.conftest import PROJECT_ROOT, read_dev_probabilities, run_cli
+from bert_estimator import reference, reports
+from tests.conftest import PROJECT_ROOT, run_cli
 from tests.real_data import write_glue
 
 RUN_CLASSIFIER = os.path.join(PROJECT_ROOT, "run_classifier.py")
@@ -98,7 +98,7 @@ def test_eval_reports_come_from_the_evaluation_pass(tiny_bert_dir, sentiment_dir
                  "--do_eval", "--do_predict"])  # trained: eval and predict read one checkpoint
     assert r.returncode == 0, r.stderr[-3000:]
     assert r.stderr.count("Calling model_fn.") == 3  # train, eval, predict (the reports add none)
-    dev_probabilities = read_dev_probabilities(out / "dev_predictions.tsv")
+    dev_probabilities = reports.read_dev_probabilities(out / "dev_predictions.tsv")
     assert dev_probabilities.shape == (24, 2)
     np.testing.assert_allclose(dev_probabilities[:10], read_probabilities(out / "test_results.tsv"), atol=1e-6)
 
