@@ -448,7 +448,7 @@ def evaluate(estimator, examples, label_list, tokenizer, settings: RecordSetting
         from bert_estimator import reports  # matplotlib and scikit-learn: only when reporting
 
         probabilities = collector.rows(num_actual) if collector else None
-        if probabilities is None:  # a TPU or a strategy's replicas: a prediction pass
+        if probabilities is None:  # on TPU (or nothing collected): a prediction pass
             with reading_records(record_file):
                 predictions = estimator.predict(input_fn, checkpoint_path=checkpoint_path)
                 probabilities = [p["probabilities"] for _, p in zip(range(num_actual), predictions)]

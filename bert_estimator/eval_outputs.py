@@ -20,8 +20,9 @@ class ProbabilitiesCollector(tf.train.SessionRunHook):
     The reports need one row of probabilities per dev example; fetching them in the
     evaluation's own session runs saves a second (prediction) pass over the dev set. It
     works when the EVAL graph put exactly one tensor into the `EVAL_PROBABILITIES`
-    collection (one device, off TPU); otherwise (a TPU evaluation loop, the replicas of a
-    `tf.distribute` strategy) it collects nothing and `rows` returns None.
+    collection (off TPU; evaluation runs on one device under a `tf.distribute` strategy too);
+    otherwise (say, evaluation replicated on several devices) it collects nothing and
+    `rows` returns None. On TPU it is not used: the evaluation loop runs on the device.
     """
 
     def __init__(self):
