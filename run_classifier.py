@@ -7,15 +7,17 @@ The program of google-research/bert, on TensorFlow 2.15's `tf.compat.v1` Estimat
       --bert_config_file=$BERT_DIR/bert_config.json \
       --init_checkpoint=$BERT_DIR/bert_model.ckpt --output_dir=/tmp/mrpc_output
 
-Every flag of the original keeps its name and default; the README's Flags table lists
-the flags this project adds. On CPU/GPU, TPUEstimator runs as a plain Estimator
+Every flag of the original keeps its name and default; docs/FLAGS.md lists them all,
+and the ones this project adds, by group (as `--help` does). On CPU/GPU, TPUEstimator runs as a plain Estimator
 (`--use_tpu=False`).
 
 This file holds what the original's does: the flags, the classifier head
 (`create_model`), `model_fn_builder`, the train/evaluate/predict steps and `main`.
 The machinery they use lives in `bert_estimator/` (features and TFRecords, input
 pipeline, checks, Estimator set-up, outputs); the names the original defined here are
-importable from here as before.
+importable from here as before. `main` reads the flags' values once, into a
+`bert_estimator.training.settings.Settings`, and passes that (or the values it holds)
+on: none of the functions it calls reads FLAGS.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import contextlib
 import dataclasses
 import os
 import sys
+import textwrap
 
 import tensorflow.compat.v1 as tf
 from absl import app, flags
@@ -31,35 +34,41 @@ from absl import app, flags
 import modeling
 import optimization
 import processors
-from bert_estimator import checks, eval_outputs, evaluation, glue_submission, hub, outputs, runtime
-from bert_estimator import metrics as classifier_metrics
-from bert_estimator.errors import UsageError, run_cli
+from bert_estimator.core import console
+from bert_estimator.core.errors import UsageError, run_cli
+from bert_estimator.core.progress import TRAIN_LOSS, ProgressHook
 
 # Re-exported: the original defines these here, and its callers (run_classifier_with_tfhub.py,
 # user code) import them from run_classifier.
-from bert_estimator.feature_cache import (
+from bert_estimator.data.feature_cache import (
     cached_convert_examples_to_features,  # noqa: F401
     reading_records,
 )
-from bert_estimator.features import (  # noqa: F401
+from bert_estimator.data.features import (  # noqa: F401
     _truncate_seq_pair,
     convert_examples_to_features,
     convert_single_example,
     file_based_convert_examples_to_features,
 )
-from bert_estimator.input_pipeline import (  # noqa: F401
+from bert_estimator.data.input_features import InputFeatures  # noqa: F401
+from bert_estimator.data.input_pipeline import (  # noqa: F401
     file_based_input_fn_builder,
     input_fn_builder,
     pad_to_batch_multiple,
 )
-from bert_estimator.output_lock import OutputDirLock
-from bert_estimator.preemption import PreemptionHook
-from bert_estimator.progress import ProgressHook
+from bert_estimator.glue import submission_files
+from bert_estimator.results import eval_collector, output_files
+from bert_estimator.serving import saved_model
+from bert_estimator.training import checks, distribution, estimator_setup, evaluation, tfhub
+from bert_estimator.training import metrics as classifier_metrics
+from bert_estimator.training.output_lock import OutputDirLock
+from bert_estimator.training.preemption import PreemptionHook
+from bert_estimator.training.settings import Settings
+from bert_estimator.training.train_op_builder import TrainOpOptions
 from processors import (  # noqa: F401
     ColaProcessor,
     DataProcessor,
     InputExample,
-    InputFeatures,
     MnliProcessor,
     MrpcProcessor,
     PaddingInputExample,
@@ -151,6 +160,10 @@ flags.DEFINE_integer("save_summary_steps", 100,
                      "Write the training loss to TensorBoard (and training_loss.png) every this many steps.")
 flags.DEFINE_integer("keep_checkpoint_max", 5, "How many recent checkpoints to keep.")
 flags.DEFINE_integer("log_every_seconds", 10, "Seconds between training progress lines.")
+flags.DEFINE_bool("verbose", False,
+                  "Print TensorFlow's whole INFO log on the console, as the original does (example dumps, "
+                  "variable lists...). Off: the console shows the settings, progress, metrics, outputs and "
+                  "warnings. Either way the whole log goes to <output_dir>/run_classifier.log.")
 flags.DEFINE_enum("distribution_strategy", "none", ["none", "mirrored", "multi_worker_mirrored"],
                   "Training through tf.distribute (docs/DISTRIBUTED.md): none (one device, TPUEstimator), "
                   "mirrored (the GPUs of this machine), multi_worker_mirrored (the machines of TF_CONFIG). "
@@ -208,6 +221,32 @@ flags.DEFINE_integer("num_accumulation_steps", 1,
                      "in 1/N of the memory). Single device; not with --use_tpu or --distribution_strategy.")
 
 
+# The original run_classifier.py's flags (same names, same defaults); the rest are added.
+ORIGINAL_FLAGS = ("data_dir", "bert_config_file", "task_name", "vocab_file", "output_dir", "init_checkpoint",
+                  "do_lower_case", "max_seq_length", "do_train", "do_eval", "do_predict", "train_batch_size",
+                  "eval_batch_size", "predict_batch_size", "learning_rate", "num_train_epochs", "warmup_proportion",
+                  "save_checkpoints_steps", "iterations_per_loop", "use_tpu", "tpu_name", "tpu_zone",
+                  "gcp_project", "master", "num_tpu_cores", "tpu_job_name")
+# The flags by job, in the order `--help` and docs/FLAGS.md list them (tests check that
+# every flag is in exactly one group).
+FLAG_GROUPS = (
+    ("Required (--vocab_file and --bert_config_file unless --bert_hub_module_handle)", ("data_dir", "task_name", "output_dir", "vocab_file", "bert_config_file")),
+    ("What to run", ("do_train", "do_eval", "do_predict", "export_dir", "export_version")),
+    ("Model and tokenizer", ("init_checkpoint", "bert_hub_module_handle", "do_lower_case", "allow_casing_mismatch",
+                             "max_seq_length", "truncation_strategy")),
+    ("Training", ("train_batch_size", "learning_rate", "num_train_epochs", "warmup_proportion", "seed",
+                  "shuffle_buffer_size", "adam_bias_correction", "save_checkpoints_steps", "keep_checkpoint_max")),
+    ("Evaluation and prediction", ("eval_batch_size", "predict_batch_size", "evaluate_every_n_steps",
+                                   "evaluate_every_epoch", "best_metric", "early_stopping_patience",
+                                   "predict_from", "write_reports")),
+    ("Task options", ("xnli_language", "text_column", "text_b_column", "label_column", "labels", "train_file",
+                      "dev_file", "test_file", "imdb_dev_split", "dev_fraction")),
+    ("Speed", ("bucket_by_length", "fixed_padding", "use_xla", "use_amp", "num_accumulation_steps")),
+    ("Devices", ("use_tpu", "tpu_name", "tpu_zone", "gcp_project", "master", "num_tpu_cores", "tpu_job_name",
+                 "iterations_per_loop", "distribution_strategy", "num_gpus")),
+    ("Console and logs", ("verbose", "log_every_seconds", "save_summary_steps")),
+)
+
 # ------------------------------------------------------------------------------ the model
 def create_model(bert_config, is_training, input_ids, input_mask, segment_ids, labels,
                  num_labels, use_one_hot_embeddings, is_regression=False, hub_module_handle=None):
@@ -229,7 +268,7 @@ def create_model(bert_config, is_training, input_ids, input_mask, segment_ids, l
       (for regression, "probabilities" holds the predicted values, [batch_size]).
     """
     if hub_module_handle:
-        output_layer = hub.pooled_output(hub_module_handle, is_training, input_ids, input_mask, segment_ids)
+        output_layer = tfhub.pooled_output(hub_module_handle, is_training, input_ids, input_mask, segment_ids)
     else:
         model = modeling.BertModel(
             config=bert_config,
@@ -271,9 +310,11 @@ def model_fn_builder(bert_config, num_labels, init_checkpoint, learning_rate, nu
                      adam_bias_correction=False):
     """Returns the `model_fn(features, labels, mode, params)` closure for TPUEstimator.
 
-    `num_accumulation_steps`, `use_amp` and `adam_bias_correction` are passed on to
-    `optimization.create_optimizer` (gradient accumulation, loss scaling, Adam's bias
-    correction).
+    `num_accumulation_steps`, `use_amp` and `adam_bias_correction` reach
+    `optimization.create_optimizer` as its `build_train_op` hook,
+    `bert_estimator.training.train_op_builder.TrainOpOptions` (gradient accumulation, loss
+    scaling, Adam's bias correction; with the defaults, the original's update in
+    TensorFlow's Adam kernel).
     """
 
     def model_fn(features, labels, mode, params):  # labels and params are unused
@@ -317,16 +358,17 @@ def model_fn_builder(bert_config, num_labels, init_checkpoint, learning_rate, nu
             tf.logging.info("  name = %s, shape = %s%s", var.name, var.shape, init_string)
 
         if mode == tf.estimator.ModeKeys.TRAIN:
+            tf.add_to_collection(TRAIN_LOSS, total_loss)  # for the progress lines (ProgressHook)
             train_op = optimization.create_optimizer(
                 total_loss, learning_rate, num_train_steps, num_warmup_steps, use_tpu,
-                num_accumulation_steps=num_accumulation_steps, use_amp=use_amp,
-                adam_bias_correction=adam_bias_correction)
+                build_train_op=TrainOpOptions(num_accumulation_steps=num_accumulation_steps, use_amp=use_amp,
+                                              adam_bias_correction=adam_bias_correction))
             return tf.estimator.tpu.TPUEstimatorSpec(
                 mode=mode, loss=total_loss, train_op=train_op, scaffold_fn=scaffold_fn)
 
         if mode == tf.estimator.ModeKeys.EVAL:
-            # for the reports' per-example rows (`eval_outputs.ProbabilitiesCollector`)
-            tf.add_to_collection(eval_outputs.EVAL_PROBABILITIES, probabilities)
+            # for the reports' per-example rows (`eval_collector.ProbabilitiesCollector`)
+            tf.add_to_collection(eval_collector.EVAL_PROBABILITIES, probabilities)
             if is_regression:
                 metric_fn = classifier_metrics.regression_metrics
                 metric_args = [per_example_loss, label_ids, probabilities, is_real_example]
@@ -361,12 +403,12 @@ class RecordSettings:
     dynamic_padding: bool = False  # eval and predict batches cut to their longest member
 
     @classmethod
-    def from_flags(cls, flags_values, is_regression: bool) -> RecordSettings:
-        return cls(output_dir=flags_values.output_dir, max_seq_length=flags_values.max_seq_length,
-                   truncation=flags_values.truncation_strategy, task_name=flags_values.task_name.lower(),
-                   is_regression=is_regression, use_tpu=flags_values.use_tpu,
-                   bucket_by_length=flags_values.bucket_by_length,
-                   dynamic_padding=not (flags_values.use_tpu or flags_values.fixed_padding))
+    def from_settings(cls, settings: Settings, is_regression: bool) -> RecordSettings:
+        return cls(output_dir=settings.output_dir, max_seq_length=settings.max_seq_length,
+                   truncation=settings.truncation_strategy, task_name=settings.task_name.lower(),
+                   is_regression=is_regression, use_tpu=settings.use_tpu,
+                   bucket_by_length=settings.bucket_by_length,
+                   dynamic_padding=not (settings.use_tpu or settings.fixed_padding))
 
 
 def write_records(examples, label_list, tokenizer, record_file, settings: RecordSettings):
@@ -394,6 +436,9 @@ def train(estimator, examples, label_list, tokenizer, settings: RecordSettings, 
         input_file=record_file, seq_length=settings.max_seq_length, is_training=True,
         drop_remainder=True, is_regression=settings.is_regression, bucket_by_length=settings.bucket_by_length,
         shuffle_buffer_size=shuffle_buffer_size, num_examples=len(examples))
+    resumed_from = estimator.latest_checkpoint()
+    if resumed_from:
+        console.show("Resuming training from %s", resumed_from)
     preemption = PreemptionHook(runs_per_step=num_accumulation_steps)
     hooks = [ProgressHook(num_train_steps, batch_size, log_every_seconds, runs_per_step=num_accumulation_steps),
              preemption, *extra_hooks]
@@ -434,18 +479,18 @@ def evaluate(estimator, examples, label_list, tokenizer, settings: RecordSetting
                                                                 settings)
     checkpoint_path = estimator.latest_checkpoint()
     write_reports = write_reports and not settings.is_regression
-    collector = eval_outputs.ProbabilitiesCollector() if write_reports and not settings.use_tpu else None
+    collector = eval_collector.ProbabilitiesCollector() if write_reports and not settings.use_tpu else None
     with reading_records(record_file):
         result = estimator.evaluate(input_fn=input_fn, steps=steps, checkpoint_path=checkpoint_path,
                                     hooks=[collector] if collector else None)
     if tracker is not None:
         tracker.record(result["global_step"], result, checkpoint_path)
-    tf.logging.info("***** Eval results *****")
+    console.show("***** Eval results *****")
     for key in sorted(result):
-        tf.logging.info("  %s = %s", key, result[key])
-    outputs.write_eval_results(settings.output_dir, result)
+        console.show("  %s = %s", key, result[key])
+    console.show("Wrote %s", output_files.write_eval_results(settings.output_dir, result))
     if write_reports:
-        from bert_estimator import reports  # matplotlib and scikit-learn: only when reporting
+        from bert_estimator.results import reports  # matplotlib and scikit-learn: only when reporting
 
         probabilities = collector.rows(num_actual) if collector else None
         if probabilities is None:  # on TPU (or nothing collected): a prediction pass
@@ -481,29 +526,27 @@ def write_glue_submission(estimator, processor, data_dir, rows, label_list, toke
                           batch_size, checkpoint_path=None):
     """On a GLUE task, the file the GLUE server takes (and MNLI's AX.tsv when the
     diagnostic set is there); nothing for other tasks."""
-    name = glue_submission.submission_file(settings.task_name)
+    name = submission_files.submission_file(settings.task_name)
     if name is None:
         return
-    path = glue_submission.write_submission(settings.output_dir, name, processor.get_test_ids(data_dir), rows,
+    path = submission_files.write_submission(settings.output_dir, name, processor.get_test_ids(data_dir), rows,
                                             label_list, settings.is_regression)
-    tf.logging.info("GLUE submission file: %s", path)
+    console.show("GLUE submission file: %s", path)
     diagnostic = processor.diagnostic_file(data_dir) if settings.task_name == "mnli" else None
     if diagnostic:
         ax_rows = predict(estimator, processor.get_diagnostic_examples(diagnostic), label_list, tokenizer, settings,
                           batch_size=batch_size, checkpoint_path=checkpoint_path, name="diagnostic")
-        path = glue_submission.write_submission(settings.output_dir, glue_submission.DIAGNOSTIC_FILE,
+        path = submission_files.write_submission(settings.output_dir, submission_files.DIAGNOSTIC_FILE,
                                                 processor.get_diagnostic_ids(diagnostic), ax_rows, label_list,
                                                 settings.is_regression)
-        tf.logging.info("GLUE diagnostic submission file: %s", path)
+        console.show("GLUE diagnostic submission file: %s", path)
 
 
 def export(estimator, export_dir, settings: RecordSettings, *, vocab_file, do_lower_case, label_list,
            init_checkpoint, checkpoint_path=None, pair=None, version=None):
     """Exports a SavedModel of `checkpoint_path` (default: the last checkpoint) with the
     tokenizer's files, for `predict.py`."""
-    from bert_estimator import serving
-
-    serving.export_model(estimator, export_dir, max_seq_length=settings.max_seq_length,
+    saved_model.export_model(estimator, export_dir, max_seq_length=settings.max_seq_length,
                          vocab_file=vocab_file, do_lower_case=do_lower_case, label_list=label_list,
                          is_regression=settings.is_regression, truncation=settings.truncation,
                          init_checkpoint=init_checkpoint, checkpoint_path=checkpoint_path, pair=pair,
@@ -514,7 +557,7 @@ def evaluation_during_training(estimator, examples, label_list, tokenizer, setti
                                batch_size, num_train_steps, every_n_steps, steps_per_epoch, best_metric,
                                patience, save_checkpoints_steps):
     """(tracker, saver hook) that evaluate on `examples` at the evaluation steps while
-    training, keep the best checkpoint and stop early (bert_estimator/evaluation.py)."""
+    training, keep the best checkpoint and stop early (bert_estimator/training/evaluation.py)."""
     tf.logging.info("***** Preparing evaluation during training *****")
     input_fn, _, steps, _ = _inference_input(examples, batch_size, "eval", label_list, tokenizer, settings)
     tracker = evaluation.EvaluationTracker(settings.output_dir, best_metric, patience)
@@ -526,99 +569,144 @@ def evaluation_during_training(estimator, examples, label_list, tokenizer, setti
 
 
 # ---------------------------------------------------------------------------------- main
-def read_examples(processor, flags_values):
+def read_examples(processor, data_dir: str, *, do_train: bool, do_eval: bool, do_predict: bool):
     """(train, dev, test) examples of the steps asked for (None for the others), all
     read before anything is written, so bad data stops the run early."""
-    data_dir = flags_values.data_dir
-    train_examples = processor.get_train_examples(data_dir) if flags_values.do_train else None
-    eval_examples = processor.get_dev_examples(data_dir) if flags_values.do_eval else None
-    predict_examples = processor.get_test_examples(data_dir) if flags_values.do_predict else None
+    train_examples = processor.get_train_examples(data_dir) if do_train else None
+    eval_examples = processor.get_dev_examples(data_dir) if do_eval else None
+    predict_examples = processor.get_test_examples(data_dir) if do_predict else None
     if processor.output_mode != processors.REGRESSION:
         processors.check_labels(processor.get_labels(), {"train": train_examples, "dev": eval_examples})
     return train_examples, eval_examples, predict_examples
 
 
-def training_steps(num_examples, flags_values):
+def training_steps(num_examples: int, *, train_batch_size: int, num_train_epochs: float,
+                   warmup_proportion: float) -> tuple[int, int]:
     """(num_train_steps, num_warmup_steps), computed as the original does."""
-    num_train_steps = int(num_examples / flags_values.train_batch_size * flags_values.num_train_epochs)
+    num_train_steps = int(num_examples / train_batch_size * num_train_epochs)
     if num_train_steps < 1:
         raise UsageError(
             f"{num_examples} training examples make no full batch of --train_batch_size "
-            f"{flags_values.train_batch_size} in --num_train_epochs {flags_values.num_train_epochs}")
-    return num_train_steps, int(num_train_steps * flags_values.warmup_proportion)
+            f"{train_batch_size} in --num_train_epochs {num_train_epochs}")
+    return num_train_steps, int(num_train_steps * warmup_proportion)
+
+
+def show_settings(settings: Settings, label_list, is_regression: bool, examples, num_train_steps,
+                  num_warmup_steps, log_file: str) -> None:
+    """The run in a few console lines: task, data, model, training, outputs."""
+    counts = ", ".join(f"{len(split)} {name}" for name, split in zip(("train", "dev", "test"), examples)
+                       if split is not None)
+    labels = "regression (one value)" if is_regression else f"{len(label_list)} labels ({', '.join(label_list)})"
+    console.show("Task %s: %s; examples: %s (from %s)", settings.task_name, labels, counts, settings.data_dir)
+    model = settings.bert_hub_module_handle or settings.init_checkpoint or "random weights (no --init_checkpoint)"
+    console.show("Model: %s; max_seq_length %d, do_lower_case %s", model, settings.max_seq_length,
+                 settings.do_lower_case)
+    if settings.do_train:
+        console.show("Training: %d steps of %d examples (%s epochs), %d warmup, learning rate %g",
+                     num_train_steps, settings.train_batch_size, f"{settings.num_train_epochs:g}",
+                     num_warmup_steps, settings.learning_rate)
+    console.show("Output: %s (the full log: %s)", settings.output_dir, log_file)
 
 
 def main(_):
-    tf.logging.set_verbosity(tf.logging.INFO)
-    tf.get_logger().propagate = False  # one copy of each line, even if a library set up logging
-    if FLAGS.use_xla:
-        runtime.enable_cpu_xla_jit()  # before anything lists the devices
-    checks.validate_flags(FLAGS)
-    bert_config = checks.load_bert_config(FLAGS)
-    vocab_file, do_lower_case = checks.tokenizer_settings(FLAGS)
+    settings = Settings.from_flags(FLAGS)  # the flags' values, read once
+    run_log = console.RunLog(verbose=settings.verbose).install()  # console, and run_classifier.log
+    try:
+        run(settings, run_log)
+    finally:
+        run_log.uninstall()
+
+
+def run(settings: Settings, run_log: console.RunLog):
+    """The run: checks and inputs first (nothing is written before they pass), then the
+    steps the flags ask for."""
+    if settings.use_xla:
+        estimator_setup.enable_cpu_xla_jit()  # before anything lists the devices
+
+    # Checks and inputs: whatever bad input stops the run, before anything is written.
+    checks.validate_flags(settings)
+    processor = checks.make_processor(settings)
+    bert_config = checks.load_bert_config(settings.bert_config_file, settings.max_seq_length,
+                                          settings.bert_hub_module_handle)
+    vocab_file, do_lower_case = checks.tokenizer_settings(settings)
     tokenizer = checks.make_tokenizer(vocab_file, do_lower_case)
-    processor = checks.make_processor(FLAGS)
     label_list = processor.get_labels()
     is_regression = processor.output_mode == processors.REGRESSION
     num_labels = 1 if is_regression else len(label_list)
-    train_examples, eval_examples, predict_examples = read_examples(processor, FLAGS)
-    num_train_steps, num_warmup_steps = (
-        training_steps(len(train_examples), FLAGS) if FLAGS.do_train else (None, None))
-    if FLAGS.init_checkpoint:
-        check_init_checkpoint(bert_config, FLAGS.init_checkpoint, num_labels, is_regression)
-    best_metric = FLAGS.best_metric or evaluation.main_metric(FLAGS.task_name, is_regression)
-    evaluation.check_best_metric(best_metric, FLAGS.task_name, num_labels, is_regression)
-    if (FLAGS.predict_from == "best" and not checks.evaluates_during_training(FLAGS)
-            and not evaluation.best_checkpoint(FLAGS.output_dir)):
-        raise UsageError(f"--predict_from=best: no best checkpoint in {os.path.join(FLAGS.output_dir, 'best')}; "
-                         "evaluate during training (--evaluate_every_n_steps or --evaluate_every_epoch)")
-    checks.make_output_dir(FLAGS.output_dir)
+    train_examples, eval_examples, predict_examples = read_examples(
+        processor, settings.data_dir, do_train=settings.do_train, do_eval=settings.do_eval,
+        do_predict=settings.do_predict)
+    num_train_steps, num_warmup_steps = training_steps(
+        len(train_examples), train_batch_size=settings.train_batch_size,
+        num_train_epochs=settings.num_train_epochs,
+        warmup_proportion=settings.warmup_proportion) if settings.do_train else (None, None)
+    if settings.init_checkpoint:
+        check_init_checkpoint(bert_config, settings.init_checkpoint, num_labels, is_regression)
+    best_metric = settings.best_metric or evaluation.main_metric(settings.task_name, is_regression)
+    evaluation.check_best_metric(best_metric, settings.task_name, num_labels, is_regression)
+    during_training = checks.evaluates_during_training(settings.evaluate_every_n_steps,
+                                                       settings.evaluate_every_epoch)
+    # The checkpoint to predict and export from. A run that does not evaluate during
+    # training leaves best/ as it is: chosen now, and --predict_from=best without one stops
+    # here; otherwise after training and evaluation, which keep the best in best/.
+    checkpoint_path = None if during_training else chosen_checkpoint(settings.predict_from, settings.output_dir)
+    checks.make_output_dir(settings.output_dir)
+    log_file = run_log.attach_log_file(settings.output_dir)
+    show_settings(settings, label_list, is_regression, (train_examples, eval_examples, predict_examples),
+                  num_train_steps, num_warmup_steps, log_file)
 
-    with output_dir_lock(FLAGS):
-        model_fn = model_fn_from_flags(bert_config, num_labels, is_regression, num_train_steps, num_warmup_steps)
-        estimator = runtime.make_estimator(model_fn, FLAGS)
-        settings = RecordSettings.from_flags(FLAGS, is_regression)
+    # The steps.
+    with output_dir_lock(settings.distribution_strategy, settings.output_dir):
+        model_fn = model_fn_from_settings(settings, bert_config, num_labels, is_regression, num_train_steps,
+                                          num_warmup_steps)
+        estimator = estimator_setup.make_estimator(model_fn, settings)
+        records = RecordSettings.from_settings(settings, is_regression)
         tracker, eval_hooks = None, []
-        if checks.evaluates_during_training(FLAGS):
+        if during_training:
             tracker, saver_hook = evaluation_during_training(
-                estimator, eval_examples, label_list, tokenizer, settings, batch_size=FLAGS.eval_batch_size,
-                num_train_steps=num_train_steps, every_n_steps=FLAGS.evaluate_every_n_steps,
-                steps_per_epoch=(len(train_examples) // FLAGS.train_batch_size
-                                 if FLAGS.evaluate_every_epoch else None),
-                best_metric=best_metric, patience=FLAGS.early_stopping_patience,
-                save_checkpoints_steps=FLAGS.save_checkpoints_steps)
+                estimator, eval_examples, label_list, tokenizer, records, batch_size=settings.eval_batch_size,
+                num_train_steps=num_train_steps, every_n_steps=settings.evaluate_every_n_steps,
+                steps_per_epoch=(len(train_examples) // settings.train_batch_size
+                                 if settings.evaluate_every_epoch else None),
+                best_metric=best_metric, patience=settings.early_stopping_patience,
+                save_checkpoints_steps=settings.save_checkpoints_steps)
             eval_hooks = [saver_hook]
-        if FLAGS.do_train:
-            train(estimator, train_examples, label_list, tokenizer, settings,
-                  record_file=train_record_file(FLAGS), num_train_steps=num_train_steps,
-                  batch_size=FLAGS.train_batch_size, num_accumulation_steps=FLAGS.num_accumulation_steps,
-                  shuffle_buffer_size=FLAGS.shuffle_buffer_size, log_every_seconds=FLAGS.log_every_seconds,
+        if settings.do_train:
+            train(estimator, train_examples, label_list, tokenizer, records,
+                  record_file=train_record_file(settings.distribution_strategy, settings.output_dir),
+                  num_train_steps=num_train_steps, batch_size=settings.train_batch_size,
+                  num_accumulation_steps=settings.num_accumulation_steps,
+                  shuffle_buffer_size=settings.shuffle_buffer_size, log_every_seconds=settings.log_every_seconds,
                   extra_hooks=eval_hooks)
-        if FLAGS.do_eval:
-            evaluate(estimator, eval_examples, label_list, tokenizer, settings,
-                     batch_size=FLAGS.eval_batch_size, write_reports=FLAGS.write_reports, tracker=tracker)
-        checkpoint_path = chosen_checkpoint(FLAGS.predict_from, FLAGS.output_dir)
-        if FLAGS.do_predict:
-            rows = predict(estimator, predict_examples, label_list, tokenizer, settings,
-                           batch_size=FLAGS.predict_batch_size, checkpoint_path=checkpoint_path)
-            outputs.write_test_results(FLAGS.output_dir, rows)
-            write_glue_submission(estimator, processor, FLAGS.data_dir, rows, label_list, tokenizer, settings,
-                                  batch_size=FLAGS.predict_batch_size, checkpoint_path=checkpoint_path)
-        if FLAGS.export_dir:
+        if settings.do_eval:
+            evaluate(estimator, eval_examples, label_list, tokenizer, records,
+                     batch_size=settings.eval_batch_size, write_reports=settings.write_reports, tracker=tracker)
+        if during_training:
+            checkpoint_path = chosen_checkpoint(settings.predict_from, settings.output_dir)
+        if settings.do_predict:
+            rows = predict(estimator, predict_examples, label_list, tokenizer, records,
+                           batch_size=settings.predict_batch_size, checkpoint_path=checkpoint_path)
+            console.show("Wrote %s", output_files.write_test_results(settings.output_dir, rows))
+            write_glue_submission(estimator, processor, settings.data_dir, rows, label_list, tokenizer, records,
+                                  batch_size=settings.predict_batch_size, checkpoint_path=checkpoint_path)
+        if settings.export_dir:
             examples = train_examples or eval_examples or predict_examples
-            export(estimator, FLAGS.export_dir, settings, vocab_file=vocab_file, do_lower_case=do_lower_case,
-                   label_list=label_list, init_checkpoint=FLAGS.init_checkpoint, checkpoint_path=checkpoint_path,
-                   pair=any(e.text_b is not None for e in examples), version=FLAGS.export_version)
+            export(estimator, settings.export_dir, records, vocab_file=vocab_file, do_lower_case=do_lower_case,
+                   label_list=label_list, init_checkpoint=settings.init_checkpoint,
+                   checkpoint_path=checkpoint_path, pair=any(e.text_b is not None for e in examples),
+                   version=settings.export_version)
 
 
-def chosen_checkpoint(predict_from, output_dir):
-    """The checkpoint --do_predict and --export_dir use: None (the last) or the best."""
+def chosen_checkpoint(predict_from: str, output_dir: str) -> str | None:
+    """The checkpoint --do_predict and --export_dir use: None (the last) or the best,
+    which must then be in `output_dir`/best/ (UsageError if not)."""
     if predict_from != "best":
         return None
     path = evaluation.best_checkpoint(output_dir)
     if path is None:
-        raise UsageError(f"--predict_from=best: no best checkpoint in {os.path.join(output_dir, 'best')}")
-    tf.logging.info("Predicting and exporting from the best checkpoint: %s", path)
+        raise UsageError(f"--predict_from=best: no best checkpoint in {os.path.join(output_dir, evaluation.BEST_DIR)}; "
+                         "evaluate during training (--evaluate_every_n_steps or --evaluate_every_epoch)")
+    console.show("Predicting and exporting from the best checkpoint: %s", path)
     return path
 
 
@@ -633,44 +721,44 @@ def check_init_checkpoint(bert_config, init_checkpoint, num_labels, is_regressio
     checks.check_checkpoint_fits(build_model, init_checkpoint)
 
 
-def model_fn_from_flags(bert_config, num_labels, is_regression, num_train_steps, num_warmup_steps):
+def model_fn_from_settings(settings: Settings, bert_config, num_labels, is_regression, num_train_steps,
+                           num_warmup_steps):
+    """`model_fn_builder` with the run's --init_checkpoint, --learning_rate, --use_tpu,
+    --bert_hub_module_handle, --num_accumulation_steps, --use_amp and --adam_bias_correction."""
     return model_fn_builder(
         bert_config=bert_config,
         num_labels=num_labels,
-        init_checkpoint=FLAGS.init_checkpoint,
-        learning_rate=FLAGS.learning_rate,
+        init_checkpoint=settings.init_checkpoint,
+        learning_rate=settings.learning_rate,
         num_train_steps=num_train_steps,
         num_warmup_steps=num_warmup_steps,
-        use_tpu=FLAGS.use_tpu,
-        use_one_hot_embeddings=FLAGS.use_tpu,
+        use_tpu=settings.use_tpu,
+        use_one_hot_embeddings=settings.use_tpu,
         is_regression=is_regression,
-        hub_module_handle=FLAGS.bert_hub_module_handle,
-        num_accumulation_steps=FLAGS.num_accumulation_steps,
-        use_amp=FLAGS.use_amp,
-        adam_bias_correction=FLAGS.adam_bias_correction)
+        hub_module_handle=settings.bert_hub_module_handle,
+        num_accumulation_steps=settings.num_accumulation_steps,
+        use_amp=settings.use_amp,
+        adam_bias_correction=settings.adam_bias_correction)
 
 
-def output_dir_lock(flags_values):
+def output_dir_lock(distribution_strategy: str, output_dir: str):
     """The lock of --output_dir; with multi-worker training only the chief takes it
     (the workers share the directory by design)."""
-    if flags_values.distribution_strategy == "multi_worker_mirrored":
-        from bert_estimator import distribution
-
+    if distribution_strategy == "multi_worker_mirrored":
         if not distribution.is_chief():
             return contextlib.nullcontext()
-    return OutputDirLock(flags_values.output_dir)
+    return OutputDirLock(output_dir)
 
 
-def train_record_file(flags_values) -> str:
-    if flags_values.distribution_strategy == "multi_worker_mirrored":
-        from bert_estimator import distribution
-
-        return distribution.train_record_file(flags_values.output_dir)
-    return os.path.join(flags_values.output_dir, "train.tf_record")
+def train_record_file(distribution_strategy: str, output_dir: str) -> str:
+    """The training TFRecord file: each worker's own with multi-worker training."""
+    if distribution_strategy == "multi_worker_mirrored":
+        return distribution.train_record_file(output_dir)
+    return os.path.join(output_dir, "train.tf_record")
 
 
 def run_main(argv):
-    """`main` with user errors turned into one line and exit status 1 (bert_estimator.errors)."""
+    """`main` with user errors turned into one line and exit status 1 (bert_estimator.core.errors)."""
 
     def main_with_nan_message():
         try:
@@ -680,10 +768,32 @@ def run_main(argv):
                              "the checkpoint") from None
 
     run_cli(main_with_nan_message, "run_classifier.py",
-            cleanup=lambda: FLAGS.output_dir and runtime.remove_partial_checkpoints(FLAGS.output_dir))
+            cleanup=lambda: FLAGS.output_dir and estimator_setup.remove_partial_checkpoints(FLAGS.output_dir))
 
 
 HELP_ARGS = ("-h", "--help", "-?", "--helpshort")
+
+
+def flag_rows():
+    """(group, flag name, default as the command line spells it, help) of every flag, in
+    `FLAG_GROUPS` order: what `--help` prints and docs/FLAGS.md tabulates."""
+    for group, names in FLAG_GROUPS:
+        for name in names:
+            flag = FLAGS[name]
+            yield group, name, flag.default_as_str, flag.help
+
+
+def flags_help() -> str:
+    """The `--help` text of the flags, grouped as `FLAG_GROUPS`."""
+    lines, previous = [], None
+    for group, name, default, text in flag_rows():
+        if group != previous:
+            lines += ["", f"{group}:"] if previous else [f"{group}:"]
+            previous = group
+        spelled = f"--[no]{name}" if FLAGS[name].boolean else f"--{name}"
+        described = f"{spelled}: {text}" + (f" (default: {default})" if default else "")
+        lines.append(textwrap.fill(described, width=100, initial_indent="  ", subsequent_indent="      "))
+    return "\n".join(lines)
 
 
 def cli():
@@ -694,9 +804,8 @@ def cli():
         flags.mark_flag_as_required(name)
     if any(arg in HELP_ARGS for arg in sys.argv[1:]):
         # absl's --help exits 1, and under a console script (whose __main__ is pip's
-        # wrapper) lists no flag: print this module's flags and exit 0.
-        module = sys.argv[0] if __name__ == "__main__" else __name__
-        print(f"{__doc__.strip()}\n\nflags:\n{FLAGS.module_help(module)}")
+        # wrapper) lists no flag: print this module's flags, by group, and exit 0.
+        print(f"{__doc__.strip()}\n\n{flags_help()}")
         sys.exit(0)
     app.run(run_main)
 

@@ -264,8 +264,12 @@ def _is_unused_token(token: str, vocab: Collection[str]) -> bool:
 # --------------------------------------------------------------------------------------
 
 
-def _is_whitespace(char: str) -> bool:
+def is_whitespace(char: str) -> bool:
     """Checks whether `char` counts as whitespace: space, tab, LF, CR or category `Zs`.
+
+    `BasicTokenizer` turns it into a space. Public for code that must classify
+    characters exactly as the tokenizer does (the in-graph tokenizer of
+    `bert_estimator.serving.text_signature`).
 
     Args:
         char (str): a single character.
@@ -278,10 +282,14 @@ def _is_whitespace(char: str) -> bool:
     return unicodedata.category(char) == "Zs"
 
 
-def _is_control(char: str) -> bool:
+_is_whitespace = is_whitespace  # the original's name, kept for its callers and tests
+
+
+def is_control(char: str) -> bool:
     """Checks whether `char` is a control or format character (category `Cc`/`Cf`).
 
-    Tab, LF and CR are whitespace, not control characters.
+    Tab, LF and CR are whitespace, not control characters. `BasicTokenizer` drops
+    control characters (public, like `is_whitespace`).
 
     Args:
         char (str): a single character.
@@ -295,14 +303,20 @@ def _is_control(char: str) -> bool:
     return unicodedata.category(char) in ("Cc", "Cf")
 
 
+_is_control = is_control  # the original's name, kept for its callers and tests
+
+
 def _is_ascii_punctuation(cp: int) -> bool:
     # Every ASCII character that is neither a letter, a digit, a space nor a control
     # character, including `$`, `^`, `` ` `` etc. that Unicode files as symbols.
     return 33 <= cp <= 47 or 58 <= cp <= 64 or 91 <= cp <= 96 or 123 <= cp <= 126
 
 
-def _is_punctuation(char: str) -> bool:
+def is_punctuation(char: str) -> bool:
     """Checks whether `char` is punctuation: non-alphanumeric printable ASCII or `P*`.
+
+    `BasicTokenizer` makes each punctuation character a token of its own (public, like
+    `is_whitespace`).
 
     Args:
         char (str): a single character.
@@ -317,8 +331,14 @@ def _is_punctuation(char: str) -> bool:
     return unicodedata.category(char)[0] == "P"
 
 
-def _is_chinese_char(cp: int) -> bool:
+_is_punctuation = is_punctuation  # the original's name, kept for its callers and tests
+
+
+def is_chinese_char(cp: int) -> bool:
     """Checks whether code point `cp` lies in one of the CJK ideograph blocks.
+
+    `BasicTokenizer` surrounds these with spaces (the original has this check only as
+    its method `BasicTokenizer._is_chinese_char`; public, like `is_whitespace`).
 
     Args:
         cp (int): a code point.
@@ -332,6 +352,9 @@ def _is_chinese_char(cp: int) -> bool:
         if low <= cp <= high:
             return True
     return False
+
+
+_is_chinese_char = is_chinese_char  # the name of the original's method, kept for our tests
 
 
 # --------------------------------------------------------------------------------------
@@ -631,11 +654,21 @@ class WordpieceTokenizer:
         """
         output: list[str] = []
         for word in convert_to_unicode(text).split():
-            output.extend(self._word_pieces(word))
+            output.extend(self.word_pieces(word))
         return output
 
-    def _word_pieces(self, word: str) -> tuple[str, ...]:
-        """The pieces of one word (no whitespace), from the cache when possible."""
+    def word_pieces(self, word: str) -> tuple[str, ...]:
+        """The word pieces of one word: `tokenize(word)` for a word without whitespace,
+        from the per-word cache when possible (callers that split the text themselves,
+        like `FullTokenizer.tokenize` and the fast records of `bert_estimator.data`,
+        call this per word).
+
+        Args:
+            word (str): one word, without whitespace.
+
+        Returns:
+            tuple[str, ...]: its pieces, or `(unk_token,)` when it has no complete split.
+        """
         pieces = self._cache.get(word)
         if pieces is None:
             pieces = self._split_word(word)
@@ -710,7 +743,7 @@ class FullTokenizer:
         Returns:
             list[str]: the word pieces.
         """
-        word_pieces = self.wordpiece_tokenizer._word_pieces
+        word_pieces = self.wordpiece_tokenizer.word_pieces
         output: list[str] = []
         if self.preserve_unused_tokens:
             for word in self.basic_tokenizer.tokenize(text):

@@ -4,7 +4,7 @@
     python bench/_train_timing_launcher.py {ours,original} TIMING_JSON [program flags ...]
 
 `ours` runs the project's `run_classifier.py`, `original` Google's (bert-tensorflow 1.0.4,
-through `python -m bert_estimator.reference`), each exactly as its own command line would,
+through `python -m tests.support.reference`), each exactly as its own command line would,
 as `__main__`, with the flags that follow. Before that, `Estimator.train` (the base class
 of TPUEstimator, so every estimator either program makes) is patched to append one more
 `SessionRunHook`, the same for both programs. Neither program's code is changed.
@@ -38,7 +38,7 @@ from bench import common  # noqa: E402
 # program -> how to run it as `__main__`: a script's path, or a module's name (`python -m`)
 PROGRAMS = {
     "ours": ("path", os.path.join(common.PROJECT_ROOT, "run_classifier.py")),
-    "original": ("module", "bert_estimator.reference"),  # its run_original_classifier()
+    "original": ("module", "tests.support.reference"),  # its run_original_classifier()
 }
 
 

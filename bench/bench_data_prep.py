@@ -55,8 +55,9 @@ common.quiet_tensorflow()
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")
 
 import tokenization  # noqa: E402
-from bert_estimator import fast_records, features, parallel, reference  # noqa: E402
+from bert_estimator.data import fast_records, features, parallel  # noqa: E402
 from processors import InputExample  # noqa: E402
+from tests.support import reference  # noqa: E402
 
 LABELS = ["0", "1"]
 WORKLOADS = {

@@ -1,8 +1,8 @@
 """Benchmarks inference of a fine-tuned BERT against Hugging Face `transformers` + PyTorch.
 
 The model is the real all-MiniLM-L6-v2 (6 layers, hidden 384, the uncased vocabulary),
-converted to Google's layout (`convert_checkpoint.convert_hf_to_tf`) and given a
-seeded classifier layer (2 labels), as a fine-tuned checkpoint would have; PyTorch runs
+converted to Google's layout (`bert_estimator.convert.convert_cli.convert_hf_to_tf`) and
+given a seeded classifier layer (2 labels), as a fine-tuned checkpoint would have; PyTorch runs
 the very same weights (the Hugging Face files plus that layer). The texts are a seeded
 sample of the real movie-review snippets. Three ways to predict:
 
@@ -13,8 +13,9 @@ sample of the real movie-review snippets. Three ways to predict:
   estimator builds its graph and restores the checkpoint on every call: "total" counts
   that, "steady" leaves the first batch out);
 * ours, exported: `run_classifier.py --do_predict --export_dir` writes a SavedModel;
-  `serving.load_predictor` loads it once, tokenizes and pads each batch to its longest
-  member (texts sorted by length first, as `Predictor.predict` does);
+  `bert_estimator.serving.predictor.load_predictor` loads it once, tokenizes and pads
+  each batch to its longest member (texts sorted by length first, as
+  `Predictor.predict` does);
 * PyTorch (`transformers` BertForSequenceClassification, `BertTokenizerFast`), each
   batch padded to its longest member, in a worker process of `.venv-bench`
   (torch is not installed in the project's virtualenv).
@@ -137,9 +138,9 @@ def prepare(work_dir: str, texts: list[str], refresh: bool) -> dict:
     if refresh or not os.path.exists(paths["finetuned"] + ".index"):
         head = common.write_classifier_checkpoint(paths["tf_dir"], paths["finetuned"], HEAD_SEED, HEAD_STDDEV)
         np.savez(paths["head"], **head)
-    from bert_estimator import serving
+    from bert_estimator.serving import saved_model
 
-    if refresh or not serving.export_versions(paths["export_dir"]):
+    if refresh or not saved_model.export_versions(paths["export_dir"]):
         paths["cli_seconds"] = common.export_classifier(
             paths["tf_dir"], paths["finetuned"], [(LABELS[i % 2], text) for i, text in enumerate(texts)],
             paths["data_dir"], paths["output_dir"], paths["export_dir"], MAX_SEQ_LENGTH, BATCH,
@@ -158,7 +159,7 @@ class EstimatorPath:
         import modeling
         import run_classifier
         import tokenization
-        from bert_estimator import features, input_pipeline
+        from bert_estimator.data import features, input_pipeline
         from processors import InputExample
 
         self.tf = tf
@@ -240,7 +241,7 @@ def run(args: argparse.Namespace) -> dict:
     import numpy as np
     import tensorflow.compat.v1 as tf
 
-    from bert_estimator import predictor as predictor_lib
+    from bert_estimator.serving import predictor as predictor_lib
 
     tf.logging.set_verbosity(tf.logging.ERROR)
     if not os.path.exists(args.torch_python):
@@ -335,7 +336,7 @@ def report(results: dict, args: argparse.Namespace) -> int:
             print(f"| **ours, `--do_predict` (default)**, {what} | longest in batch | input | "
                   f"{rate[key]:,.1f} | {rate[key] / rate[best['input']]:.2f}x |")
     for order in ("sorted", "input"):
-        print(f"| **ours, exported (`serving.load_predictor`)** | longest in batch | {order} | "
+        print(f"| **ours, exported (`predictor.load_predictor`)** | longest in batch | {order} | "
               f"{rate[f'ours_{order}']:,.1f} | {rate[f'ours_{order}'] / rate[best[order]]:.2f}x |")
         for t in torch_threads:
             key = f"torch{t}_{order}"

@@ -112,7 +112,7 @@ def record_file(paths: dict, n: int, max_seq_length: int) -> str:
 def labeled_snippets() -> list[tuple[str, str]]:
     """(label, text) of the 10,605 movie-review snippets (`id<TAB>score<TAB>text`, CRLF):
     label "1" when the mean score is positive."""
-    from bert_estimator import assets
+    from bert_estimator.data import assets
 
     with open(assets.fetch_movie_snippets(), "rb") as f:
         lines = f.read().decode("utf-8").split("\n")
@@ -191,13 +191,13 @@ def workers_peak_kib() -> int:
 def child_setup(args: argparse.Namespace, paths: dict) -> dict:
     """The fine-tuned-looking checkpoint (MiniLM + a seeded 2-label head) and the export
     of `run_classifier.py --do_predict --export_dir`, unless there already."""
-    from bert_estimator import serving
+    from bert_estimator.serving import saved_model
 
     done = {}
     if not os.path.exists(paths["finetuned"] + ".index"):
         common.write_classifier_checkpoint(paths["tf_dir"], paths["finetuned"], HEAD_SEED, HEAD_STDDEV)
         done["finetuned"] = paths["finetuned"]
-    if not serving.export_versions(paths["export_dir"]):
+    if not saved_model.export_versions(paths["export_dir"]):
         common.export_classifier(paths["tf_dir"], paths["finetuned"], labeled_snippets()[:64], paths["model_data"],
                                  paths["model_output"], paths["export_dir"], args.max_seq_length, BATCH,
                                  os.path.join(paths["logs"], "export.log"))
@@ -211,7 +211,7 @@ def child_prep(args: argparse.Namespace, paths: dict, n: int) -> dict:
     import tensorflow.compat.v1 as tf
 
     import tokenization
-    from bert_estimator import feature_cache, features, parallel
+    from bert_estimator.data import feature_cache, features, parallel
     from processors import InputExample
 
     tokenizer = tokenization.FullTokenizer(os.path.join(paths["tf_dir"], "vocab.txt"), do_lower_case=True)
@@ -253,7 +253,7 @@ def child_pipeline(args: argparse.Namespace, paths: dict, n: int) -> dict:
     """One epoch of the training input (epoch shuffle), batches of 32, no model."""
     import tensorflow.compat.v1 as tf
 
-    from bert_estimator import input_pipeline
+    from bert_estimator.data import input_pipeline
 
     path = record_file(paths, n, args.max_seq_length)
     batches = n // BATCH
@@ -284,7 +284,7 @@ def child_eval(args: argparse.Namespace, paths: dict, n: int) -> dict:
 
     import modeling
     import run_classifier
-    from bert_estimator import input_pipeline
+    from bert_estimator.data import input_pipeline
 
     tf.logging.set_verbosity(tf.logging.WARN)
     evaluated = min(args.eval_examples, n)

@@ -1,8 +1,9 @@
 """Benchmarks training throughput: ours vs Google's original run_classifier vs PyTorch.
 
 The issue's measure: training examples/sec at steady state, all-MiniLM-L6-v2 (6 layers,
-hidden 384, converted to Google's layout with `convert_checkpoint.convert_hf_to_tf`),
-max_seq_length 128, batch 32, on CPU, side by side in one run. Goals: ours >= 1.2x the
+hidden 384, converted to Google's layout with
+`bert_estimator.convert.convert_cli.convert_hf_to_tf`), max_seq_length 128, batch 32, on
+CPU, side by side in one run. Goals: ours >= 1.2x the
 original and >= 1.2x PyTorch at the same fixed padding; with `--bucket_by_length` >= 3x
 the original on the snippets task.
 
@@ -13,10 +14,11 @@ the original only knows cola/mnli/mrpc/xnli, and every TF program runs
 `--task_name=cola --do_train` on that same file. `num_train_epochs` is chosen so that
 int(N / batch * epochs) is exactly `--steps`.
 
-Variants (`--variants`, default all but the `ours_*_*` combinations):
+Variants (`--variants`; default: original ours ours_xla ours_amp ours_bucket
+ours_bucket_fast torch_fixed torch_longest):
 
 * original: Google's run_classifier.py (bert-tensorflow 1.0.4, shimmed for TF 2.15:
-  `python -m bert_estimator.reference`), every example padded to 128;
+  `python -m tests.support.reference`), every example padded to 128;
 * ours, ours_xla, ours_amp, ours_xla_amp: our run_classifier.py with no new flag, with
   `--use_xla`, `--use_amp`, both; fixed padding 128;
 * ours_bucket, ours_bucket_xla, ours_bucket_amp: with `--bucket_by_length` (batches of
@@ -106,9 +108,10 @@ def _clean(text: str) -> str:
 
 def write_task(data_dir: str, limit: int | None) -> int:
     """The demo's sentiment task, all of it a training set, in CoLA's format. Returns N."""
-    from bert_estimator import assets, demo
+    from bert_estimator.data import assets
+    from bert_estimator.tools import demo
 
-    rows = [(i, s, t) for i, s, t in demo.read_snippets(assets.fetch_movie_snippets())
+    rows = [(i, s, t) for i, s, t in assets.read_snippets(assets.fetch_movie_snippets())
             if abs(s) >= demo.NEUTRAL_MARGIN]
     random.Random(demo.SPLIT_SEED).shuffle(rows)
     if limit:

@@ -220,8 +220,8 @@ def run_logged(cmd: list[str], what: str, log_file: str) -> None:
 
 
 # ========================================================================= the inputs
-_CONVERT = ("import sys; from bert_estimator import convert_checkpoint as c; "
-            "c.convert_hf_to_tf(sys.argv[1], sys.argv[2], overwrite=True, verbose=False)")
+_CONVERT = ("import sys; from bert_estimator.convert import convert_cli; "
+            "convert_cli.convert_hf_to_tf(sys.argv[1], sys.argv[2], overwrite=True, verbose=False)")
 
 
 def minilm_checkpoint(tf_dir: str, refresh: bool = False) -> tuple[str, str]:
@@ -229,7 +229,7 @@ def minilm_checkpoint(tf_dir: str, refresh: bool = False) -> tuple[str, str]:
     converted to Google's layout (bert_config.json, vocab.txt, bert_model.ckpt) in
     `tf_dir`, unless it is there already (and not `refresh`). The conversion runs in a
     subprocess, its output in `convert.log` beside `tf_dir`."""
-    from bert_estimator import assets
+    from bert_estimator.data import assets
 
     hf_dir = assets.fetch_minilm()
     if refresh or not os.path.exists(os.path.join(tf_dir, "bert_model.ckpt.index")):
@@ -248,7 +248,7 @@ def write_classifier_checkpoint(tf_dir: str, checkpoint: str, seed: int = 0, std
     import numpy as np
     import tensorflow.compat.v1 as tf
 
-    from bert_estimator import convert_checkpoint
+    from bert_estimator.convert import convert_cli
 
     reader = tf.train.load_checkpoint(os.path.join(tf_dir, "bert_model.ckpt"))
     weights = {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()}
@@ -257,7 +257,7 @@ def write_classifier_checkpoint(tf_dir: str, checkpoint: str, seed: int = 0, std
     head = {"output_weights": (rng.standard_normal((2, hidden)) * stddev).astype(np.float32),
             "output_bias": np.array([0.05, -0.05], dtype=np.float32)}
     os.makedirs(os.path.dirname(checkpoint), exist_ok=True)
-    convert_checkpoint.write_tf_checkpoint({**weights, **head}, checkpoint)
+    convert_cli.write_tf_checkpoint({**weights, **head}, checkpoint)
     return head
 
 
@@ -287,7 +287,7 @@ def export_classifier(tf_dir: str, checkpoint: str, rows: list[tuple[str, str]],
 
 def load_snippets() -> list[str]:
     """The texts of the movie-review snippets (`id<TAB>score<TAB>text`, CRLF)."""
-    from bert_estimator import assets
+    from bert_estimator.data import assets
 
     with open(assets.fetch_movie_snippets(), "rb") as f:
         lines = f.read().decode("utf-8").split("\n")
@@ -298,7 +298,8 @@ def require_original_and_snippets(vocab: str) -> list[str]:
     """The snippets, once the original code, `vocab` and the snippets are all there; else
     exits with status 2 after a one-line error (the start-up check of the benchmarks
     that run the original beside ours)."""
-    from bert_estimator import assets, reference
+    from bert_estimator.data import assets
+    from tests.support import reference
 
     error = None
     if not reference.available():

@@ -72,6 +72,7 @@ def run_tf(args) -> dict:
     import modeling
     import optimization
     import run_classifier
+    from bert_estimator.training.train_op_builder import TrainOpOptions
 
     tf.disable_eager_execution()
     tf.get_logger().setLevel("ERROR")
@@ -91,7 +92,8 @@ def run_tf(args) -> dict:
         tvars = tf.trainable_variables()
         assignment_map, _ = modeling.get_assignment_map_from_checkpoint(tvars, ckpt)
         tf.train.init_from_checkpoint(ckpt, assignment_map)
-        train_op = optimization.create_optimizer(loss, args.learning_rate, num_steps, num_warmup, False)
+        train_op = optimization.create_optimizer(loss, args.learning_rate, num_steps, num_warmup, False,
+                                                 build_train_op=TrainOpOptions())  # run_classifier's training op
         w0, b0 = classifier_init(num_labels, config.hidden_size)
         by_name = {v.op.name: v for v in tf.global_variables()}
         set_classifier = [by_name["output_weights"].assign(w0), by_name["output_bias"].assign(b0)]

@@ -1,14 +1,16 @@
 """How fast can a float32 training step get without changing its math? The matrix products alone.
 
-One training step of `bench/profile_variants.py` (all-MiniLM-L6-v2's architecture + a
-2-label head, batch 32, max_seq_length 128, dropout on, float32) spends most of its
+One training step (all-MiniLM-L6-v2's architecture + a 2-label head on the pooled output,
+batch 32, max_seq_length 128, dropout on, float32; forward, backward and the update of
+`optimization.create_optimizer`, on random weights and a fixed random feed) spends most of its
 time in matrix products that no rewrite of the same math removes: per layer the six
 dense layers (query, key, value, attention output, intermediate, output) and the two
 attention products, forward and backward (dX = dY W^T, dW = X^T dY; dQ, dK, dP, dV).
 This script builds a graph of exactly these products, with the step's shapes and
 transpose flags, on random inputs (a distinct tensor per layer, as in the step), with
-nothing else in it, and times it interleaved with the original's and this repository's
-whole step (profile_variants' `Run`) in the same process:
+nothing else in it, and times it interleaved with the original's (bert-tensorflow 1.0.4's
+`modeling` + `optimization`) and this repository's whole step (`TrainingStep`) in the same
+process:
 
 * floor: the products alone, the time no element-wise rewrite can go under;
 * the rest: (whole step - floor), GELU, dropout, LayerNorm, softmax, residuals, the
@@ -36,7 +38,68 @@ common.quiet_tensorflow()
 import numpy as np  # noqa: E402
 import tensorflow.compat.v1 as tf  # noqa: E402
 
-from bench import profile_variants  # noqa: E402
+import modeling  # noqa: E402
+import optimization  # noqa: E402
+from bert_estimator.training.train_op_builder import TrainOpOptions  # noqa: E402
+from tests.support import reference  # noqa: E402
+
+# all-MiniLM-L6-v2's architecture (its vocabulary is BERT's uncased one).
+MINILM = dict(vocab_size=30522, hidden_size=384, num_hidden_layers=6, num_attention_heads=12,
+              intermediate_size=1536, max_position_embeddings=512, type_vocab_size=2)
+PROGRAMS = ("original", "current")
+Feed = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+class TrainingStep:
+    """One program's training graph and session: a 2-label classifier on BertModel's pooled
+    output (dropout 0.1 on it), mean cross-entropy, and `create_optimizer(loss, 1e-4, 1000,
+    0, False)`'s update; graph seed 0, dropout on, float32.
+
+    `program` "original" is Google's `modeling` + `optimization` (bert-tensorflow 1.0.4,
+    loaded by `tests.support.reference`); "current" this repository's, with the training
+    op run_classifier.py builds (`TrainOpOptions()`: the update in TensorFlow's Adam kernel).
+    """
+
+    def __init__(self, program: str, batch: int, seq: int):
+        if program == "original":
+            modeling_lib, optimization_lib, hook = reference.load("modeling"), reference.load("optimization"), {}
+        elif program == "current":
+            modeling_lib, optimization_lib, hook = modeling, optimization, {"build_train_op": TrainOpOptions()}
+        else:
+            raise ValueError(f"unknown program {program!r} (one of {PROGRAMS})")
+        self.graph = tf.Graph()
+        with self.graph.as_default():
+            tf.set_random_seed(0)
+            self.input_ids = tf.placeholder(tf.int32, [batch, seq])
+            self.input_mask = tf.placeholder(tf.int32, [batch, seq])
+            self.labels = tf.placeholder(tf.int32, [batch])
+            model = modeling_lib.BertModel(modeling_lib.BertConfig(**MINILM), True, self.input_ids,
+                                           self.input_mask, tf.zeros_like(self.input_ids))
+            pooled = tf.nn.dropout(model.get_pooled_output(), rate=0.1)  # float32 [batch, hidden]
+            output_weights = tf.get_variable("output_weights", [2, MINILM["hidden_size"]],
+                                             initializer=tf.truncated_normal_initializer(stddev=0.02))
+            output_bias = tf.get_variable("output_bias", [2], initializer=tf.zeros_initializer())
+            logits = tf.nn.bias_add(tf.matmul(pooled, output_weights, transpose_b=True), output_bias)  # [batch, 2]
+            self.loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
+                labels=self.labels, logits=logits))
+            self.train_op = optimization_lib.create_optimizer(self.loss, 1e-4, 1000, 0, False, **hook)
+            init = tf.global_variables_initializer()
+        self.session = tf.Session(graph=self.graph)
+        self.session.run(init)
+
+    def step(self, feed: Feed) -> float:
+        """Runs one training step on `feed` (input_ids, input_mask, labels); returns its loss."""
+        ids, mask, labels = feed
+        return self.session.run([self.loss, self.train_op],
+                                {self.input_ids: ids, self.input_mask: mask, self.labels: labels})[0]
+
+
+def make_feed(batch: int, seq: int, seed: int = 0) -> Feed:
+    """A fixed random batch: int32 input_ids [batch, seq] (ids >= 1000), an all-ones int32
+    input_mask [batch, seq] and int32 labels [batch] in {0, 1}."""
+    rng = np.random.RandomState(seed)
+    ids = rng.randint(1000, MINILM["vocab_size"], (batch, seq)).astype(np.int32)
+    return ids, np.ones((batch, seq), np.int32), rng.randint(0, 2, batch).astype(np.int32)
 
 
 def build_floor(batch: int, seq: int, cfg: dict):
@@ -83,10 +146,10 @@ def _inner(t) -> int:
 
 
 def run(args) -> dict:
-    feed = profile_variants.make_feed(args.batch, args.seq)
+    feed = make_feed(args.batch, args.seq)
     common.log("building the floor graph and the two steps ...")
-    session, floor_op, flops = build_floor(args.batch, args.seq, profile_variants.MINILM)
-    steps = {name: profile_variants.Run(name, args.batch, args.seq) for name in ("original", "current")}
+    session, floor_op, flops = build_floor(args.batch, args.seq, MINILM)
+    steps = {name: TrainingStep(name, args.batch, args.seq) for name in PROGRAMS}
     timers = {"floor": lambda: session.run(floor_op)}
     timers.update({name: (lambda r=r: r.step(feed)) for name, r in steps.items()})
     for fn in timers.values():

@@ -38,7 +38,7 @@ import numpy as np  # noqa: E402
 
 import processors  # noqa: E402
 import tokenization  # noqa: E402
-from bert_estimator.features import build_tokens, convert_single_example  # noqa: E402
+from bert_estimator.data.features import build_tokens, convert_single_example  # noqa: E402
 
 
 def split_arrays(examples, label_list, max_seq_length, tokenizer, truncation="head") -> dict:

@@ -15,7 +15,7 @@ is what the step costs.
     .venv/bin/python bench/profile_train_step.py --use_amp         # ours with oneDNN bfloat16
 
 Each program runs in a subprocess of its own (the original needs the `tensorflow.contrib`
-shim of `bert_estimator.reference` and TF1 shapes).
+shim of `tests.support.reference` and TF1 shapes).
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def build_and_profile(program: str, steps: int, warmup: int, use_amp: bool) -> d
     import numpy as np
 
     if program == "original":
-        from bert_estimator import reference
+        from tests.support import reference
 
         reference.install_shims()
         import tensorflow.compat.v1 as tf
@@ -74,6 +74,7 @@ def build_and_profile(program: str, steps: int, warmup: int, use_amp: bool) -> d
         import modeling
         import optimization
         import run_classifier
+        from bert_estimator.training.train_op_builder import TrainOpOptions
 
     batch, seq = 32, 128
     graph = tf.Graph()
@@ -85,8 +86,10 @@ def build_and_profile(program: str, steps: int, warmup: int, use_amp: bool) -> d
         loss, _, _, _ = run_classifier.create_model(
             modeling.BertConfig(**MINILM), True, input_ids, input_mask, tf.zeros_like(input_ids), labels,
             num_labels=2, use_one_hot_embeddings=False)
-        amp = {"use_amp": True} if use_amp else {}  # the original's create_optimizer has no such argument
-        train_op = optimization.create_optimizer(loss, 5e-5, 1000, 100, False, **amp)
+        # ours: the product's training op (Adam kernel update, --use_amp); the original's
+        # create_optimizer has no such argument
+        hook = {} if program == "original" else {"build_train_op": TrainOpOptions(use_amp=use_amp)}
+        train_op = optimization.create_optimizer(loss, 5e-5, 1000, 100, False, **hook)
         session_config = tf.ConfigProto()
         if use_amp:
             session_config.graph_options.rewrite_options.auto_mixed_precision_onednn_bfloat16 = (

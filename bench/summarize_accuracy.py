@@ -36,6 +36,7 @@ from statistics import mean
 if __name__ == "__main__":  # `python bench/NAME.py`: import from the project root
     sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 from bench import common  # noqa: E402
+from bert_estimator.results import output_files  # noqa: E402
 
 common.quiet_tensorflow()
 
@@ -90,11 +91,6 @@ def binary_metrics(gold: list[int], predicted: list[int]) -> dict:
     return {key: metrics[key] for key in EVAL_RESULT_KEYS}
 
 
-def read_eval_results(path: str) -> dict:
-    with open(path) as f:
-        return {k: float(v) for k, v in (line.rstrip("\n").split(" = ", 1) for line in f if " = " in line)}
-
-
 # ------------------------------------------------------------------------------ TF runs
 def tf_training_events(output_dir: str) -> dict:
     """Training time and loss of a run_classifier output dir, from its event file(s)."""
@@ -138,7 +134,7 @@ def collect_run(run_dir: str) -> dict:
     if impl.startswith("tf"):
         events = tf_training_events(run_dir)
         batch = int(flag_value(job["command"], "train_batch_size") or 32)
-        eval_results = read_eval_results(os.path.join(run_dir, "eval_results.txt"))
+        eval_results = output_files.read_eval_results(run_dir)
         run["eval_results_max_abs_diff"] = max(
             abs(eval_results[EVAL_RESULT_KEYS[k]] - run["metrics"][k]) for k in EVAL_RESULT_KEYS)
         run["eval_loss"] = eval_results.get("eval_loss")

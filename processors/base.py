@@ -1,7 +1,7 @@
 """The data types every processor shares: examples, features and the processor base class.
 
 A processor only reads files and yields `InputExample`s, in a stable order with stable
-guids. Tokenization, truncation and TFRecord I/O live in `bert_estimator.features`.
+guids. Tokenization, truncation and TFRecord I/O live in `bert_estimator.data.features`.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from typing import Optional, Union
 
 import tensorflow.compat.v1 as tf
 
-from bert_estimator.errors import UserError
-from bert_estimator.textfiles import decode_utf8
+from bert_estimator.core.errors import UserError
+from bert_estimator.core.textfiles import decode_utf8
 
 # Lines of GLUE's TSVs can exceed csv's default 128 KiB field limit (long MNLI premises
 # are fine, but user CSVs with whole documents are not).
@@ -59,23 +59,6 @@ class PaddingInputExample:
     """
 
 
-@dataclass
-class InputFeatures:
-    """The model inputs of one example, each padded to `max_seq_length`.
-
-    Attributes:
-      input_ids: list of int, WordPiece ids of `[CLS] a [SEP] (b [SEP])`, zero padded.
-      input_mask: list of int, 1 for real tokens, 0 for padding.
-      segment_ids: list of int, 0 for the first segment (and padding), 1 for the second.
-      label_id: int class index, or float target for regression.
-      is_real_example: False for `PaddingInputExample`s.
-    """
-
-    input_ids: list
-    input_mask: list
-    segment_ids: list
-    label_id: Union[int, float]
-    is_real_example: bool = True
 
 
 class DataProcessor:
@@ -88,8 +71,8 @@ class DataProcessor:
     returns an empty list).
 
     Options that come from flags (XNLI's language, the CSV columns...) are keyword
-    arguments of the subclass's `__init__`; `processors.get_processor` passes each
-    processor only the ones its `__init__` names.
+    arguments of the subclass's `__init__`; `processors.get_processor` passes them on,
+    and an option that the processor does not take is an error naming its flag.
     """
 
     output_mode = CLASSIFICATION

@@ -1,13 +1,21 @@
 # shellcheck shell=bash
 # shellcheck disable=SC2034  # the constants and TPU_FLAGS are read by the scripts sourcing this
 # Shared by scripts/run_imdb.sh and scripts/run_glue.sh: download with resume, checksum
-# verification, idempotent extraction and the run_classifier.py command line.
+# verification, idempotent extraction and the run_classifier.py command line; GLUE and
+# Google's checkpoints by name (BERT_MODEL) are left to fetch.py (fetch_py).
 # Source it (it defines functions and constants only); do not run it.
 
 # ------------------------------------------------------------------------------ constants
 LIB_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 PROJECT_DIR="$(cd "$LIB_DIR/.." && pwd)"
 SCRIPT_NAME="$(basename "$0")"
+
+# The one model cache, shared with fetch.py (bert_estimator/data/downloads.py,
+# default_model_cache): Google's checkpoint NAME lives in $MODEL_CACHE_DIR/NAME.
+# BERT_MODEL_CACHE moves it, for these scripts and fetch.py alike.
+MODEL_CACHE_DIR="${BERT_MODEL_CACHE:-$PROJECT_DIR/.cache/models}"
+# Where `fetch.py glue` puts GLUE by default (downloads.default_glue_dir).
+GLUE_DIR_DEFAULT="$PROJECT_DIR/glue_data"
 
 # Large Movie Review Dataset v1.0 (Maas et al., 2011).
 # Size and SHA-256 as recorded by TensorFlow Datasets, tensorflow/datasets:
@@ -222,6 +230,15 @@ fetch() {
   log "downloaded and verified $dest"
 }
 
+# fetch_py ARGS... : runs fetch.py (GLUE and Google's checkpoints by name: resumable,
+# checksum-verified, atomic), with --mirror=$FETCH_MIRROR when that is set. When it
+# fails it has said in one line what to download and where to put it: exit 1.
+fetch_py() {
+  local cmd=("$PYTHON" "$PROJECT_DIR/fetch.py" "$@")
+  if [[ -n "${FETCH_MIRROR:-}" ]]; then cmd+=("--mirror=$FETCH_MIRROR"); fi
+  "${cmd[@]}" || exit 1
+}
+
 # ------------------------------------------------------------------------------ BERT
 bert_present() {
   [[ -f "$1/bert_config.json" && -f "$1/vocab.txt" && -f "$1/bert_model.ckpt.index" ]]
@@ -316,6 +333,29 @@ ensure_bert() {
   mv -- "$model" "$bert_dir"
   rm -rf -- "$tmp"
   log "BERT model ready in $bert_dir"
+}
+
+# ensure_model BERT_DIR URL DOWNLOAD_DIR
+#   With BERT_MODEL set (one of `fetch.py model --list`), BERT_DIR (which must end in
+#   that name) is fetched by `fetch.py model` into its parent, the model cache; else
+#   ensure_bert fetches URL.
+ensure_model() {
+  if [[ -z "${BERT_MODEL:-}" ]]; then
+    ensure_bert "$@"
+    return
+  fi
+  local bert_dir=$1
+  if is_remote_path "$bert_dir" || bert_present "$bert_dir"; then
+    log "BERT model found in $bert_dir"
+    return 0
+  fi
+  if [[ "$(basename -- "$bert_dir")" != "$BERT_MODEL" ]]; then
+    die "BERT_DIR=$bert_dir lacks bert_config.json, vocab.txt or bert_model.ckpt.index," \
+        "and BERT_MODEL=$BERT_MODEL would be fetched into $(dirname -- "$bert_dir")/$BERT_MODEL." \
+        "Unset BERT_DIR to use the model cache ($MODEL_CACHE_DIR), or complete $bert_dir."
+  fi
+  log "fetching $BERT_MODEL into $bert_dir (fetch.py model)"
+  fetch_py model "$BERT_MODEL" "--cache_dir=$(dirname -- "$bert_dir")" >/dev/null
 }
 
 # ------------------------------------------------------------------------------ running

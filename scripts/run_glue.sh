@@ -6,8 +6,6 @@ set -euo pipefail
 # shellcheck source=lib.sh source-path=SCRIPTDIR
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-GLUE_GIST="https://gist.github.com/W4ngatang/60c2bdb54d156a41194446737ce03e2e"
-
 usage() {
   cat <<EOF
 usage: scripts/run_glue.sh TASK [run_classifier.py flags...]
@@ -28,19 +26,25 @@ dev, submission.zip) use scripts/reproduce_glue.py.
 Flags given after TASK go to run_classifier.py after these defaults and so override
 them, e.g. scripts/run_glue.sh RTE --num_train_epochs=4 --seed=1
 
-The BERT model is downloaded when absent, as by scripts/run_imdb.sh (resumable,
-verified). GLUE itself cannot be downloaded reliably, so it is not: get it with
-download_glue_data.py ($GLUE_GIST,
-"python download_glue_data.py --data_dir glue_data --tasks all") or from
-https://gluebenchmark.com/tasks, and put each task's folder (MRPC, CoLA, SST-2, QQP,
-QNLI, RTE, WNLI, STS-B, MNLI, holding train.tsv, dev*.tsv, test*.tsv) in \$GLUE_DIR.
+The task's data is fetched when \$GLUE_DIR/<TASK> is absent, by
+  python fetch.py glue --data_dir \$GLUE_DIR --tasks <TASK>
+(GLUE's zips from dl.fbaipublicfiles.com, MRPC built from Microsoft's files with GLUE's
+dev split, as download_glue_data.py does; resumable, checksum-verified; MNLI comes with
+GLUE's diagnostic set). The BERT model is downloaded when absent, as by
+scripts/run_imdb.sh (resumable, verified). Without network each download that fails
+says in one line which URL to fetch by hand and where to put it.
 
 Environment:
-  GLUE_DIR      the GLUE folders (default: $PROJECT_DIR/glue_data)
+  GLUE_DIR      the GLUE folders (default: $GLUE_DIR_DEFAULT, where
+                fetch.py glue puts them)
   BERT_DIR      the model directory: bert_config.json, vocab.txt, bert_model.ckpt.*
-                (default: $PROJECT_DIR/.cache/models/<zip name>); used as is if
-                complete, or a gs:// path
-  DOWNLOAD_DIR  where the BERT zip is kept (default: $PROJECT_DIR/.cache/downloads)
+                (default: $MODEL_CACHE_DIR/<name>, the model cache
+                fetch.py model uses); used as is if complete, or a gs:// path
+  BERT_MODEL    one of Google's checkpoints by name (python fetch.py model --list),
+                fetched into the model cache by fetch.py model (instead of BERT_URL)
+  BERT_MODEL_CACHE  moves the model cache (for fetch.py too)
+  FETCH_MIRROR  a base URL (or directory) replacing the host of fetch.py's downloads
+  DOWNLOAD_DIR  where the BERT zip of BERT_URL is kept (default: $PROJECT_DIR/.cache/downloads)
   OUTPUT_DIR    checkpoints and results (default: $PROJECT_DIR/output/glue/<task>)
   TPU_NAME      run on this Cloud TPU: adds --use_tpu --tpu_name=\$TPU_NAME (then
                 OUTPUT_DIR and BERT_DIR must be gs:// paths)
@@ -49,7 +53,7 @@ Environment:
   BERT_SHA256   the zip's expected SHA-256 ("skip": no check); by default the size of
                 Google's zip and the SHA-256 of each file in it are checked
   DRY_RUN=1     print what would be downloaded and the final command; change nothing
-  FETCH_ONLY=1  download, verify and extract the model, check the data, then stop
+  FETCH_ONLY=1  fetch the data and the model (verified, extracted), then stop
 EOF
 }
 
@@ -86,26 +90,27 @@ case "$(printf '%s' "$TASK_ARG" | tr '[:upper:]' '[:lower:]')" in
 esac
 
 PYTHON="${PYTHON:-$(default_python)}"
-GLUE_DIR="${GLUE_DIR:-$PROJECT_DIR/glue_data}"
+GLUE_DIR="${GLUE_DIR:-$GLUE_DIR_DEFAULT}"
 TASK_DIR="$GLUE_DIR/$GLUE_TASK"
 BERT_URL="${BERT_URL:-$BERT_URL_DEFAULT}"
 BERT_NAME="$(bert_zip_name "$BERT_URL")"
-BERT_DIR="${BERT_DIR:-$PROJECT_DIR/.cache/models/${BERT_NAME%.zip}}"
+BERT_DIR="${BERT_DIR:-$MODEL_CACHE_DIR/${BERT_MODEL:-${BERT_NAME%.zip}}}"
 DOWNLOAD_DIR="${DOWNLOAD_DIR:-$PROJECT_DIR/.cache/downloads}"
 OUTPUT_DIR="${OUTPUT_DIR:-$PROJECT_DIR/output/glue/$TASK_NAME}"
+# The tasks fetch.py glue fetches when TASK_DIR is absent: MNLI with GLUE's diagnostic
+# set, which run_classifier.py scores with an MNLI model.
+GLUE_FETCH=$GLUE_TASK
+if [[ $GLUE_TASK == MNLI && ! -d "$GLUE_DIR/diagnostic" ]]; then GLUE_FETCH="MNLI,diagnostic"; fi
 
-check_glue() {
-  if is_remote_path "$TASK_DIR" || [[ -d "$TASK_DIR" ]]; then
+glue_present() { is_remote_path "$TASK_DIR" || [[ -d "$TASK_DIR" ]]; }
+
+ensure_glue() {
+  if glue_present; then
+    log "GLUE's $GLUE_TASK found in $TASK_DIR"
     return 0
   fi
-  die "the $GLUE_TASK data is not in $TASK_DIR." \
-      "GLUE is not downloaded by this script. Get it with download_glue_data.py," \
-      "    $GLUE_GIST" \
-      "    python download_glue_data.py --data_dir glue_data --tasks all" \
-      "or from https://gluebenchmark.com/tasks, and put the $GLUE_TASK folder" \
-      "(train.tsv, dev*.tsv, test*.tsv) at exactly this path:" \
-      "    $TASK_DIR" \
-      "(or set GLUE_DIR to the folder that holds $GLUE_TASK/)."
+  log "fetching GLUE's $GLUE_FETCH into $GLUE_DIR (fetch.py glue)"
+  fetch_py glue "--data_dir=$GLUE_DIR" "--tasks=$GLUE_FETCH" >&2
 }
 
 set_tpu_flags OUTPUT_DIR BERT_DIR
@@ -128,18 +133,22 @@ cmd=(
 )
 
 if is_truthy "${DRY_RUN:-}"; then
-  if ! is_remote_path "$TASK_DIR" && [[ ! -d "$TASK_DIR" ]]; then
-    warn "$TASK_DIR does not exist (GLUE is not downloaded by this script; see --help)"
+  if ! glue_present; then
+    log "would fetch GLUE's $GLUE_FETCH into $GLUE_DIR (fetch.py glue)"
   fi
   if ! is_remote_path "$BERT_DIR" && ! bert_present "$BERT_DIR"; then
-    log "would fetch $BERT_URL to $DOWNLOAD_DIR/$BERT_NAME and extract it into $BERT_DIR"
+    if [[ -n "${BERT_MODEL:-}" ]]; then
+      log "would fetch $BERT_MODEL into $BERT_DIR (fetch.py model)"
+    else
+      log "would fetch $BERT_URL to $DOWNLOAD_DIR/$BERT_NAME and extract it into $BERT_DIR"
+    fi
   fi
   run_or_print "${cmd[@]}"
   exit 0
 fi
 
-check_glue
-ensure_bert "$BERT_DIR" "$BERT_URL" "$DOWNLOAD_DIR"
+ensure_glue
+ensure_model "$BERT_DIR" "$BERT_URL" "$DOWNLOAD_DIR"
 if is_truthy "${FETCH_ONLY:-}"; then
   log "FETCH_ONLY: data in $TASK_DIR, model in $BERT_DIR; not training"
   exit 0

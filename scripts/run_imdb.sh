@@ -39,8 +39,12 @@ Environment:
                     an existing aclImdb/ (or DATA_DIR pointing at aclImdb itself, or a
                     Kaggle "IMDB Dataset.csv" in it) is used as is
   BERT_DIR          the model directory: bert_config.json, vocab.txt, bert_model.ckpt.*
-                    (default: $PROJECT_DIR/.cache/models/<zip name>); used as is if
-                    complete, or a gs:// path
+                    (default: $MODEL_CACHE_DIR/<name>, the model
+                    cache fetch.py model uses); used as is if complete, or a gs:// path
+  BERT_MODEL        one of Google's checkpoints by name (python fetch.py model --list),
+                    fetched into the model cache by fetch.py model (instead of BERT_URL)
+  BERT_MODEL_CACHE  moves the model cache (for fetch.py too)
+  FETCH_MIRROR      a base URL (or directory) replacing the host of fetch.py's downloads
   DOWNLOAD_DIR      where the archives are kept (default: $PROJECT_DIR/.cache/downloads)
   OUTPUT_DIR        checkpoints and results (default: $PROJECT_DIR/output/imdb)
   TRAIN_BATCH_SIZE  default 24 (see above)
@@ -58,7 +62,8 @@ Environment:
   FETCH_ONLY=1      download, verify and extract, then stop (e.g. on a login node)
 
 Without network: put aclImdb_v1.tar.gz and uncased_L-12_H-768_A-12.zip in DOWNLOAD_DIR
-by hand (the script says where, and verifies them).
+by hand (the script says where, and verifies them); with BERT_MODEL, fetch.py says
+which zip to put where.
 EOF
 }
 
@@ -72,7 +77,7 @@ DATA_DIR="${DATA_DIR:-$PROJECT_DIR/.cache/imdb}"
 IMDB_URL="${IMDB_URL:-$IMDB_URL_DEFAULT}"
 BERT_URL="${BERT_URL:-$BERT_URL_DEFAULT}"
 BERT_NAME="$(bert_zip_name "$BERT_URL")"
-BERT_DIR="${BERT_DIR:-$PROJECT_DIR/.cache/models/${BERT_NAME%.zip}}"
+BERT_DIR="${BERT_DIR:-$MODEL_CACHE_DIR/${BERT_MODEL:-${BERT_NAME%.zip}}}"
 DOWNLOAD_DIR="${DOWNLOAD_DIR:-$PROJECT_DIR/.cache/downloads}"
 OUTPUT_DIR="${OUTPUT_DIR:-$PROJECT_DIR/output/imdb}"
 TRAIN_BATCH_SIZE="${TRAIN_BATCH_SIZE:-24}"
@@ -144,14 +149,18 @@ if is_truthy "${DRY_RUN:-}"; then
     log "would fetch $IMDB_URL to $IMDB_TARBALL and extract it into $DATA_DIR"
   fi
   if ! is_remote_path "$BERT_DIR" && ! bert_present "$BERT_DIR"; then
-    log "would fetch $BERT_URL to $DOWNLOAD_DIR/$BERT_NAME and extract it into $BERT_DIR"
+    if [[ -n "${BERT_MODEL:-}" ]]; then
+      log "would fetch $BERT_MODEL into $BERT_DIR (fetch.py model)"
+    else
+      log "would fetch $BERT_URL to $DOWNLOAD_DIR/$BERT_NAME and extract it into $BERT_DIR"
+    fi
   fi
   run_or_print "${cmd[@]}"
   exit 0
 fi
 
 ensure_imdb
-ensure_bert "$BERT_DIR" "$BERT_URL" "$DOWNLOAD_DIR"
+ensure_model "$BERT_DIR" "$BERT_URL" "$DOWNLOAD_DIR"
 if is_truthy "${FETCH_ONLY:-}"; then
   log "FETCH_ONLY: data in $DATA_DIR, model in $BERT_DIR; not training"
   exit 0

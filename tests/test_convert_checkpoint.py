@@ -20,10 +20,12 @@ import struct
 import numpy as np
 import pytest
 
-from bert_estimator import assets, reference
-from bert_estimator import convert_checkpoint as cc
+from bert_estimator.convert import convert_cli as cc
+from bert_estimator.convert import huggingface_weights, verify
+from bert_estimator.data import assets
 from tests.conftest import PROJECT_ROOT, run_cli
 from tests.real_data import glue_files, movie_snippets, sst2_splits
+from tests.support import reference
 
 CONVERTER = os.path.join(PROJECT_ROOT, "convert_checkpoint.py")
 
@@ -96,7 +98,7 @@ def make_hf_dir(path, weights=None, config=None, vocab=True, dtypes=None) -> str
         with open(os.path.join(path, "vocab.txt"), "w") as f:
             f.write("\n".join(tokens) + "\n")
     if weights is not False:
-        cc.save_safetensors(os.path.join(path, "model.safetensors"), weights, dtypes=dtypes,
+        huggingface_weights.save_safetensors(os.path.join(path, "model.safetensors"), weights, dtypes=dtypes,
                             metadata={"format": "pt"})
     return path
 
@@ -188,7 +190,7 @@ def test_read_safetensors_built_by_hand(tmp_path):
     path = tmp_path / "hand.safetensors"
     path.write_bytes(struct.pack("<Q", len(header_bytes)) + header_bytes + b"".join(blobs))
 
-    tensors = cc.load_safetensors(str(path))
+    tensors = huggingface_weights.load_safetensors(str(path))
     assert sorted(tensors) == ["a", "b", "c", "d"]
     np.testing.assert_array_equal(tensors["a"], f32)
     assert tensors["b"].dtype == np.float32 and tensors["b"].tolist() == [1.0, -3.0, 0.15625]
@@ -202,27 +204,27 @@ def test_safetensors_writer_round_trip(tmp_path):
     tensors = {"x": rng.standard_normal((3, 5)).astype(np.float32), "y": exact_bf16,
                "z": np.array([0.25, -8.0], np.float32), "ids": np.arange(7, dtype=np.int64).reshape(1, 7)}
     path = str(tmp_path / "w.safetensors")
-    cc.save_safetensors(path, tensors, dtypes={"y": "BF16", "z": "F16"})
-    header, data_start = cc.read_safetensors_header(path)
+    huggingface_weights.save_safetensors(path, tensors, dtypes={"y": "BF16", "z": "F16"})
+    header, data_start = huggingface_weights.read_safetensors_header(path)
     assert data_start % 8 == 0
     assert {k: v["dtype"] for k, v in header.items()} == {"x": "F32", "y": "BF16", "z": "F16", "ids": "I64"}
-    back = cc.load_safetensors(path)
+    back = huggingface_weights.load_safetensors(path)
     for name, value in tensors.items():
         np.testing.assert_array_equal(back[name], value)
     # bfloat16 rounds to nearest (8 significant bits), never truncates far off
-    cc.save_safetensors(path, {"r": np.array([1.0 + 2**-9 * 3], np.float32)}, dtypes={"r": "BF16"})
-    assert cc.load_safetensors(path)["r"].tolist() == [1.0 + 2**-7]
+    huggingface_weights.save_safetensors(path, {"r": np.array([1.0 + 2**-9 * 3], np.float32)}, dtypes={"r": "BF16"})
+    assert huggingface_weights.load_safetensors(path)["r"].tolist() == [1.0 + 2**-7]
 
 
 def test_corrupt_safetensors_is_a_one_line_error(tmp_path):
     path = tmp_path / "bad.safetensors"
     path.write_bytes(struct.pack("<Q", 1 << 40) + b"{}")
-    with pytest.raises(cc.ConversionError, match="not a safetensors file"):
-        cc.load_safetensors(str(path))
+    with pytest.raises(huggingface_weights.ConversionError, match="not a safetensors file"):
+        huggingface_weights.load_safetensors(str(path))
     header = json.dumps({"a": {"dtype": "F32", "shape": [4], "data_offsets": [0, 8]}}).encode()
     path.write_bytes(struct.pack("<Q", len(header)) + header + b"\0" * 8)
-    with pytest.raises(cc.ConversionError, match=r"tensor a has 8 bytes.*expected 16"):
-        cc.load_safetensors(str(path))
+    with pytest.raises(huggingface_weights.ConversionError, match=r"tensor a has 8 bytes.*expected 16"):
+        huggingface_weights.load_safetensors(str(path))
 
 
 # ----------------------------------------------------------------------------------------
@@ -314,7 +316,7 @@ def test_prefixed_names_bf16_and_unused_heads_reported(tmp_path, capsys):
     assert "missing: none" in printed
     prefix = os.path.join(out, "bert_model.ckpt")
     assert ckpt_variables(prefix) == expected_tf_shapes(TINY_HF_CONFIG)
-    stored = cc.load_safetensors(os.path.join(hf_dir, "model.safetensors"))
+    stored = huggingface_weights.load_safetensors(os.path.join(hf_dir, "model.safetensors"))
     np.testing.assert_array_equal(load_var(prefix, "bert/encoder/layer_1/output/LayerNorm/gamma"),
                                   stored["bert.encoder.layer.1.output.LayerNorm.gamma"])
     np.testing.assert_array_equal(load_var(prefix, "bert/encoder/layer_0/intermediate/dense/kernel"),
@@ -337,7 +339,7 @@ def test_sharded_safetensors(tmp_path):
     names = sorted(weights)
     shards = {"model-00001-of-00002.safetensors": names[::2], "model-00002-of-00002.safetensors": names[1::2]}
     for shard, shard_names in shards.items():
-        cc.save_safetensors(os.path.join(hf_dir, shard), {n: weights[n] for n in shard_names})
+        huggingface_weights.save_safetensors(os.path.join(hf_dir, shard), {n: weights[n] for n in shard_names})
     with open(os.path.join(hf_dir, "model.safetensors.index.json"), "w") as f:
         json.dump({"metadata": {}, "weight_map": {n: s for s, ns in shards.items() for n in ns}}, f)
     out = str(tmp_path / "out")
@@ -348,7 +350,7 @@ def test_sharded_safetensors(tmp_path):
     np.testing.assert_array_equal(load_var(prefix, "bert/encoder/layer_1/attention/self/value/kernel"),
                                   weights["encoder.layer.1.attention.self.value.weight"].T)
     os.remove(os.path.join(hf_dir, sorted(shards)[1]))
-    with pytest.raises(cc.ConversionError, match="shard .*00002-of-00002.safetensors named in .* is missing"):
+    with pytest.raises(huggingface_weights.ConversionError, match="shard .*00002-of-00002.safetensors named in .* is missing"):
         cc.convert_hf_to_tf(hf_dir, str(tmp_path / "out2"))
 
 
@@ -375,11 +377,11 @@ def test_tiny_model_in_bert_model_matches_numpy(tmp_path, which):
     input_mask[2, 3:] = 0
     segment_ids = np.zeros_like(input_ids)
     segment_ids[0, 4:] = 1
-    seq, pooled, not_restored = cc.tf_bert_forward(
+    seq, pooled, not_restored = verify.tf_bert_forward(
         modeling, os.path.join(out, "bert_config.json"), os.path.join(out, "bert_model.ckpt"),
         input_ids, input_mask, segment_ids)
     assert not_restored == []
-    ref_seq, ref_pooled = cc.numpy_forward(weights, TINY_HF_CONFIG, input_ids, input_mask, segment_ids)
+    ref_seq, ref_pooled = verify.numpy_forward(weights, TINY_HF_CONFIG, input_ids, input_mask, segment_ids)
     assert np.abs(seq - ref_seq).max() < 1e-5
     assert np.abs(pooled - ref_pooled).max() < 1e-5
 
@@ -390,17 +392,17 @@ def test_tiny_model_in_bert_model_matches_numpy(tmp_path, which):
 
 
 def test_missing_inputs_are_clear_errors(tmp_path):
-    with pytest.raises(cc.ConversionError, match="is not a directory"):
+    with pytest.raises(huggingface_weights.ConversionError, match="is not a directory"):
         cc.convert_hf_to_tf(str(tmp_path / "nowhere"), str(tmp_path / "out"))
     hf_dir = make_hf_dir(tmp_path / "no_weights", weights=False)
-    with pytest.raises(cc.ConversionError, match="no weights in .*expected model.safetensors"):
+    with pytest.raises(huggingface_weights.ConversionError, match="no weights in .*expected model.safetensors"):
         cc.convert_hf_to_tf(hf_dir, str(tmp_path / "out"))
     hf_dir = make_hf_dir(tmp_path / "no_vocab", vocab=False)
-    with pytest.raises(cc.ConversionError, match="no vocab.txt"):
+    with pytest.raises(huggingface_weights.ConversionError, match="no vocab.txt"):
         cc.convert_hf_to_tf(hf_dir, str(tmp_path / "out"))
     hf_dir = make_hf_dir(tmp_path / "no_config")
     os.remove(os.path.join(hf_dir, "config.json"))
-    with pytest.raises(cc.ConversionError, match="no config.json"):
+    with pytest.raises(huggingface_weights.ConversionError, match="no config.json"):
         cc.convert_hf_to_tf(hf_dir, str(tmp_path / "out"))
     assert not os.path.exists(tmp_path / "out")
 
@@ -408,7 +410,7 @@ def test_missing_inputs_are_clear_errors(tmp_path):
 def test_shape_mismatch_names_the_variable_and_both_shapes(tmp_path):
     weights = tiny_hf_weights()
     weights["encoder.layer.1.intermediate.dense.weight"] = np.zeros((20, 16), np.float32)
-    with pytest.raises(cc.ConversionError) as err:
+    with pytest.raises(huggingface_weights.ConversionError) as err:
         cc.convert_hf_to_tf(make_hf_dir(tmp_path / "hf", weights), str(tmp_path / "out"))
     message = str(err.value)
     assert "\n" not in message
@@ -431,17 +433,17 @@ def test_non_bert_configs_are_refused(tmp_path, change, message):
     if config["hidden_size"] is None:
         del config["hidden_size"]
     hf_dir = make_hf_dir(tmp_path / "hf", weights=tiny_hf_weights(), config=config)
-    with pytest.raises(cc.ConversionError, match=message):
+    with pytest.raises(huggingface_weights.ConversionError, match=message):
         cc.convert_hf_to_tf(hf_dir, str(tmp_path / "out"))
 
 
 def test_missing_tensors_and_extra_layers_are_errors(tmp_path):
     weights = tiny_hf_weights()
     del weights["encoder.layer.0.attention.self.key.weight"]
-    with pytest.raises(cc.ConversionError, match="lack 1 tensors.*layer_0/attention/self/key/kernel"):
+    with pytest.raises(huggingface_weights.ConversionError, match="lack 1 tensors.*layer_0/attention/self/key/kernel"):
         cc.convert_hf_to_tf(make_hf_dir(tmp_path / "a", weights), str(tmp_path / "out"))
     config = dict(TINY_HF_CONFIG, num_hidden_layers=1)
-    with pytest.raises(cc.ConversionError, match=r"encoder layers \[1\].*num_hidden_layers=1"):
+    with pytest.raises(huggingface_weights.ConversionError, match=r"encoder layers \[1\].*num_hidden_layers=1"):
         cc.convert_hf_to_tf(make_hf_dir(tmp_path / "b", tiny_hf_weights(), config=config), str(tmp_path / "out"))
 
 
@@ -455,7 +457,7 @@ def test_pytorch_bin_without_torch_is_a_clear_error(tmp_path):
     hf_dir = make_hf_dir(tmp_path / "hf", weights=False)
     with open(os.path.join(hf_dir, "pytorch_model.bin"), "wb") as f:
         f.write(b"not read")
-    with pytest.raises(cc.ConversionError, match="PyTorch is not installed.*model.safetensors"):
+    with pytest.raises(huggingface_weights.ConversionError, match="PyTorch is not installed.*model.safetensors"):
         cc.convert_hf_to_tf(hf_dir, str(tmp_path / "out"))
 
 
@@ -476,11 +478,11 @@ def test_output_is_atomic_and_never_clobbered(tmp_path, monkeypatch):
     umask = os.umask(0)
     os.umask(umask)
     assert os.stat(out).st_mode & 0o777 == 0o777 & ~umask  # a plain directory, not mkdtemp's 0700
-    with pytest.raises(cc.ConversionError, match="already exists and is not empty.*--overwrite"):
+    with pytest.raises(huggingface_weights.ConversionError, match="already exists and is not empty.*--overwrite"):
         cc.convert_hf_to_tf(hf_dir, str(out), verbose=False)
-    with pytest.raises(cc.ConversionError, match="must not be, or contain, --hf_dir"):
+    with pytest.raises(huggingface_weights.ConversionError, match="must not be, or contain, --hf_dir"):
         cc.convert_hf_to_tf(hf_dir, hf_dir, overwrite=True, verbose=False)
-    with pytest.raises(cc.ConversionError, match="must not be, or contain, --hf_dir"):
+    with pytest.raises(huggingface_weights.ConversionError, match="must not be, or contain, --hf_dir"):
         cc.convert_hf_to_tf(hf_dir, str(tmp_path), overwrite=True, verbose=False)
     assert os.path.isfile(os.path.join(hf_dir, "model.safetensors"))
     (out / "stale.txt").write_text("old")
@@ -515,7 +517,7 @@ def test_cli_converts(tmp_path):
 
 def test_importing_the_converter_does_not_import_tensorflow():
     """A bad flag or path is reported before TensorFlow's start-up noise can appear."""
-    code = "import sys, bert_estimator.convert_checkpoint; print('tensorflow' in sys.modules)"
+    code = "import sys, bert_estimator.convert.convert_cli; print('tensorflow' in sys.modules)"
     proc = run_cli(["-c", code])
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "False"
@@ -536,7 +538,7 @@ def write_snippets(path, texts) -> str:
 def test_verify_prefers_the_snippets_and_says_so(tmp_path):
     texts = [f"snippet number {i} ." for i in range(30)]
     path = write_snippets(tmp_path / "snippets.txt", texts)
-    examples, source = cc.real_examples(n_singles=3, n_pairs=2, snippets_file=path)
+    examples, source = verify.real_examples(n_singles=3, n_pairs=2, snippets_file=path)
     assert examples == [(texts[0], None), (texts[1], None), (texts[2], None),
                         (texts[3], texts[4]), (texts[5], texts[6])]
     assert source == f"the Rotten Tomatoes movie-review snippets in {path} (a pair is two consecutive snippets)"
@@ -545,7 +547,7 @@ def test_verify_prefers_the_snippets_and_says_so(tmp_path):
 def test_verify_uses_glue_then_built_in_sentences_without_cached_snippets(tmp_path, monkeypatch):
     monkeypatch.setenv("BERT_ASSETS_DIR", str(tmp_path / "empty_cache"))
     data_dir = tmp_path / "data"
-    examples, source = cc.real_examples(data_dir=str(data_dir))
+    examples, source = verify.real_examples(data_dir=str(data_dir))
     assert source.startswith("built-in sentences (the movie-review snippets are not in the asset cache")
     assert str(data_dir) in source
     assert len(examples) == 16 and sum(b is not None for _, b in examples) == 8
@@ -556,7 +558,7 @@ def test_verify_uses_glue_then_built_in_sentences_without_cached_snippets(tmp_pa
                                 [f"1\t{i}\t{i}\tfirst {i}\tsecond {i}" for i in range(10)])):
         os.makedirs(data_dir / "glue" / task)
         (data_dir / "glue" / task / "dev.tsv").write_text("\n".join([header, *rows]) + "\n")
-    examples, source = cc.real_examples(data_dir=str(data_dir), n_singles=2, n_pairs=2)
+    examples, source = verify.real_examples(data_dir=str(data_dir), n_singles=2, n_pairs=2)
     assert examples == [("sst sentence 0", None), ("sst sentence 1", None), ("first 0", "second 0"),
                         ("first 1", "second 1")]
     assert source == f"GLUE SST-2 dev (single) + MRPC dev (pairs) in {data_dir}"
@@ -596,7 +598,7 @@ def real_batch(minilm_converted):
     singles = [(sentence, None) for sentence, _ in sst2_splits()["dev"][:8]]
     pairs = [(row[3], row[4]) for row in glue_files("mrpc")["dev.tsv"][0][1:9]]
     tokenizer = get_tokenizer(os.path.join(minilm_converted.output_dir, "vocab.txt"))
-    input_ids, input_mask, segment_ids = cc.encode_examples(tokenizer, singles + pairs, MAX_SEQ_LENGTH)
+    input_ids, input_mask, segment_ids = verify.encode_examples(tokenizer, singles + pairs, MAX_SEQ_LENGTH)
     assert (segment_ids[8:] == 1).any(axis=1).all() and not segment_ids[:8].any()
     assert (input_mask == 0).sum() > 100  # padding is exercised
     return input_ids, input_mask, segment_ids
@@ -604,10 +606,10 @@ def real_batch(minilm_converted):
 
 @pytest.fixture(scope="module")
 def minilm_reference(minilm_dir, real_batch):
-    hf_weights = cc.load_safetensors(os.path.join(minilm_dir, "model.safetensors"))
+    hf_weights = huggingface_weights.load_safetensors(os.path.join(minilm_dir, "model.safetensors"))
     with open(os.path.join(minilm_dir, "config.json")) as f:
         hf_config = json.load(f)
-    return cc.numpy_forward(hf_weights, hf_config, *real_batch)
+    return verify.numpy_forward(hf_weights, hf_config, *real_batch)
 
 
 def test_minilm_conversion_is_complete(minilm_converted, minilm_dir):
@@ -635,7 +637,7 @@ def test_minilm_bert_model_matches_numpy_reference(which, minilm_converted, real
     modeling = get_modeling(which)
     input_ids, input_mask, segment_ids = real_batch
     ref_seq, ref_pooled = minilm_reference
-    seq, pooled, not_restored = cc.tf_bert_forward(
+    seq, pooled, not_restored = verify.tf_bert_forward(
         modeling, os.path.join(minilm_converted.output_dir, "bert_config.json"), minilm_converted.checkpoint,
         input_ids, input_mask, segment_ids)
     assert not_restored == []
@@ -654,10 +656,10 @@ def test_minilm_bert_model_matches_numpy_reference(which, minilm_converted, real
 def test_numpy_reference_gelu_choice_matters(minilm_dir, real_batch, minilm_reference):
     """Why the reference uses the tanh GELU: exact erf GELU (HF's "gelu") differs from it
     by far more than the 1e-4 tolerance on MiniLM."""
-    hf_weights = cc.load_safetensors(os.path.join(minilm_dir, "model.safetensors"))
+    hf_weights = huggingface_weights.load_safetensors(os.path.join(minilm_dir, "model.safetensors"))
     with open(os.path.join(minilm_dir, "config.json")) as f:
         hf_config = json.load(f)
-    erf_seq, _ = cc.numpy_forward(hf_weights, hf_config, *real_batch, exact_gelu=True)
+    erf_seq, _ = verify.numpy_forward(hf_weights, hf_config, *real_batch, exact_gelu=True)
     real = real_batch[1].astype(bool)
     assert np.abs(erf_seq - minilm_reference[0])[real].max() > 1e-3
 

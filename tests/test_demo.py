@@ -7,7 +7,8 @@ import os
 
 import pytest
 
-from bert_estimator import demo
+from bert_estimator.data import assets
+from bert_estimator.tools import demo
 from tests.conftest import PROJECT_ROOT, run_cli
 
 
@@ -62,7 +63,7 @@ def test_bad_snippet_line_names_the_file(tmp_path):
     path = tmp_path / "broken.txt"
     path.write_text("1\t2.0\tfine\nnot a snippet line\n", encoding="utf-8")
     with pytest.raises(ValueError, match="broken.txt line 2"):
-        demo.read_snippets(str(path))
+        assets.read_snippets(str(path))
 
 
 @pytest.mark.slow

@@ -34,8 +34,9 @@ from absl import flags
 import modeling
 import optimization
 import run_classifier
-from bert_estimator import distribution, reports
-from tests.conftest import PROJECT_ROOT, run_cli
+from bert_estimator.results import output_files, reports
+from bert_estimator.training import distribution, train_op_builder
+from tests.conftest import PROJECT_ROOT, run_cli, run_log
 from tests.test_optimization import INIT_LR, NUM_STEPS_RUN, NUM_TRAIN_STEPS, NUM_WARMUP_STEPS, TINY
 from tests.test_optimization import _classifier_inputs as classifier_inputs
 
@@ -50,8 +51,9 @@ NUM_STEPS = 16
 
 def _trajectory(strategy=None):
     """Fine-tunes the tiny classifier of test_optimization (no dropout) for
-    NUM_STEPS_RUN steps, optionally inside `strategy` (one replica function per step,
-    as Estimator builds it). Returns [(loss, {variable name: value after the step})]."""
+    NUM_STEPS_RUN steps with run_classifier's training op (`TrainOpOptions()`),
+    optionally inside `strategy` (one replica function per step, as Estimator builds
+    it). Returns [(loss, {variable name: value after the step})]."""
     input_ids, input_mask, token_type_ids, labels = classifier_inputs()
 
     def replica_step():
@@ -63,7 +65,8 @@ def _trajectory(strategy=None):
         logits = tf.nn.bias_add(tf.matmul(model.get_pooled_output(), output_weights, transpose_b=True),
                                 output_bias)
         loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits))
-        train_op = optimization.create_optimizer(loss, INIT_LR, NUM_TRAIN_STEPS, NUM_WARMUP_STEPS, False)
+        train_op = optimization.create_optimizer(loss, INIT_LR, NUM_TRAIN_STEPS, NUM_WARMUP_STEPS, False,
+                                                 build_train_op=train_op_builder.TrainOpOptions())
         return loss, train_op
 
     with tf.Graph().as_default():
@@ -91,8 +94,8 @@ def test_one_replica_strategy_trajectory_equals_no_strategy(monkeypatch):
     same losses, weights, Adam moments (same names) and global step after every step."""
     plain = _trajectory()
     entered = []
-    all_reduce_gradients = optimization.all_reduce_gradients
-    monkeypatch.setattr(optimization, "all_reduce_gradients",
+    all_reduce_gradients = train_op_builder.all_reduce_gradients
+    monkeypatch.setattr(train_op_builder, "all_reduce_gradients",
                         lambda grads: entered.append(len(grads)) or all_reduce_gradients(grads))
     mirrored = _trajectory(tf.distribute.MirroredStrategy(["/cpu:0"]))
     assert entered == [len(plain[0][1]) // 3]  # once, all trainable variables (+ 2 moments each)
@@ -108,17 +111,19 @@ def test_one_replica_strategy_trajectory_equals_no_strategy(monkeypatch):
 
 def test_single_device_path_never_enters_the_strategy_code(monkeypatch):
     """Without a strategy (CPU/GPU, or TPU with CrossShardOptimizer) create_optimizer
-    and apply_gradients build the graph of before: no all-reduce, no merge_call."""
+    with TrainOpOptions() and apply_gradients build no all-reduce and no merge_call."""
 
     def forbidden(*args, **kwargs):
         raise AssertionError("strategy code entered without a strategy")
 
-    monkeypatch.setattr(optimization, "all_reduce_gradients", forbidden)
-    monkeypatch.setattr(optimization.AdamWeightDecayOptimizer, "_apply_gradients_cross_replica", forbidden)
+    monkeypatch.setattr(train_op_builder, "all_reduce_gradients", forbidden)
+    monkeypatch.setattr(train_op_builder.ExtendedAdamWeightDecayOptimizer, "apply_gradients_cross_replica",
+                        forbidden)
     for use_tpu in (False, True):
         with tf.Graph().as_default() as graph:
             w = tf.get_variable("w", initializer=tf.constant([1.0, -2.0]))
-            optimization.create_optimizer(tf.reduce_sum(tf.square(w - 3.0)), 0.1, 5, 1, use_tpu)
+            optimization.create_optimizer(tf.reduce_sum(tf.square(w - 3.0)), 0.1, 5, 1, use_tpu,
+                                          build_train_op=train_op_builder.TrainOpOptions())
             types = {op.type for op in graph.get_operations()}
         assert not types & {"CollectiveReduce", "CollectiveReduceV2", "NcclAllReduce"}
 
@@ -126,7 +131,7 @@ def test_single_device_path_never_enters_the_strategy_code(monkeypatch):
 def test_all_reduce_gradients_needs_a_replica_context():
     with tf.Graph().as_default():
         with pytest.raises(ValueError, match="replica context"):
-            optimization.all_reduce_gradients([tf.constant(1.0)])
+            train_op_builder.all_reduce_gradients([tf.constant(1.0)])
 
 
 # ----------------------------------------------------------- distribution.py helpers
@@ -312,17 +317,16 @@ def test_mirrored_two_devices_equal_one_device(one_device_run, tiny_bert_dir, se
                              "--do_eval", "--do_predict", "--write_reports=true", f"--export_dir={export_dir}"),
                 timeout=300, env=env)
     assert r.returncode == 0, r.stderr[-3000:]
-    assert "Using MirroredStrategy with devices" in r.stderr and "device:CPU:1" in r.stderr
-    assert "Num steps = 16" in r.stderr
+    log = run_log(out)
+    assert "Using MirroredStrategy with devices" in log and "device:CPU:1" in log
+    assert "Num steps = 16" in log
     _assert_same_training(one_device_run, out)
-    with open(os.path.join(one_device_run, "eval_results.txt")) as a, open(os.path.join(out, "eval_results.txt")) as b:
-        expected = dict(line.split(" = ") for line in a.read().splitlines())
-        got = dict(line.split(" = ") for line in b.read().splitlines())
-    assert expected.keys() == got.keys() and float(got["global_step"]) == NUM_STEPS
+    expected, got = output_files.read_eval_results(one_device_run), output_files.read_eval_results(out)
+    assert expected.keys() == got.keys() and got["global_step"] == NUM_STEPS
     for key in expected:
-        assert float(got[key]) == pytest.approx(float(expected[key]), abs=1e-4), key
-    np.testing.assert_allclose(np.loadtxt(os.path.join(out, "test_results.tsv")),
-                               np.loadtxt(os.path.join(one_device_run, "test_results.tsv")), atol=1e-5)
+        assert got[key] == pytest.approx(expected[key], abs=1e-4), key
+    np.testing.assert_allclose(output_files.read_test_results(out), output_files.read_test_results(one_device_run),
+                               atol=1e-5)
     # the reports' per-example rows: in dev order under the strategy too
     expected_rows, got_rows = (reports.read_dev_probabilities(os.path.join(d, "dev_predictions.tsv"))
                                for d in (one_device_run, out))

@@ -1,4 +1,4 @@
-"""Evaluation during training (bert_estimator/evaluation.py): the history, TensorBoard,
+"""Evaluation during training (bert_estimator/training/evaluation.py): the history, TensorBoard,
 the best checkpoint, early stopping, --predict_from=best, and the training trajectory
 left untouched.
 
@@ -28,7 +28,9 @@ import pytest
 import tensorflow.compat.v1 as tf
 from absl import flags
 
-from bert_estimator import assets, evaluation, reports
+from bert_estimator.data import assets
+from bert_estimator.results import reports
+from bert_estimator.training import evaluation
 from tests.conftest import PROJECT_ROOT, write_tiny_checkpoint
 from tests.test_run_classifier import RUN_CLASSIFIER, model_flags, read_eval_results, read_probabilities
 

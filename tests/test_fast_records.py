@@ -1,9 +1,9 @@
-"""`bert_estimator.fast_records`: the fast backend writes the very bytes of the faithful
+"""`bert_estimator.data.fast_records`: the fast backend writes the very bytes of the faithful
 one, on real data.
 
 `file_based_convert_examples_to_features(..., backend="fast")` serializes records
 directly, caches word-piece ids per word and converts chunks on forked workers
-(`bert_estimator.parallel`); every
+(`bert_estimator.data.parallel`); every
 test here compares whole TFRecord files with `backend="faithful"` (one example at a
 time through `InputFeatures` and protobuf) or with the original's TFRecords.
 """
@@ -20,9 +20,10 @@ import tensorflow.compat.v1 as tf
 
 import processors
 import tokenization
-from bert_estimator import fast_records, features, reference
+from bert_estimator.data import fast_records, features
 from processors import DataError, InputExample, PaddingInputExample
 from tests.real_data import glue_dir, movie_snippets, uncased_vocab
+from tests.support import reference
 
 STRATEGIES = features.TRUNCATION_STRATEGIES
 
@@ -71,7 +72,7 @@ def tokenizer(vocab):
 @pytest.fixture()
 def small_chunks(monkeypatch):
     """Chunks of 7 examples: many chunks per worker, so that ordering is exercised."""
-    monkeypatch.setattr(fast_records, "_chunk_size", lambda max_seq_length: 7)
+    monkeypatch.setattr(fast_records, "chunk_size", lambda max_seq_length: 7)
 
 
 def glue(task, split="train", limit=None):
@@ -224,19 +225,19 @@ def test_a_difference_in_the_checked_examples_falls_back(tmp_path, tokenizer, mo
     and "fast" refuses."""
     examples, labels = glue("sst-2", limit=60)
     faithful = write(tmp_path, "faithful", examples, 32, tokenizer, labels=labels, backend="faithful")
-    original = fast_records._RecordEncoder.encode_fields
+    original = fast_records.RecordEncoder.encode_fields
 
     def corrupt(self, guid, *fields):
         record = original(self, guid, *fields)
         # flip a bit of the last byte (setting it to 0 would change nothing where it is 0 already)
         return record[:-1] + bytes([record[-1] ^ 1]) if guid == examples[3].guid else record
 
-    monkeypatch.setattr(fast_records._RecordEncoder, "encode_fields", corrupt)
+    monkeypatch.setattr(fast_records.RecordEncoder, "encode_fields", corrupt)
     assert write(tmp_path, "auto", examples, 32, tokenizer, labels=labels) == faithful
     with pytest.raises(RuntimeError, match="example 3 differs from the faithful conversion"):
         write(tmp_path, "fast", examples, 32, tokenizer, labels=labels, backend="fast")
-    monkeypatch.setattr(fast_records._RecordEncoder, "encode_fields", original)
-    monkeypatch.setattr(fast_records, "_record_entry_order", lambda serialize: None)
+    monkeypatch.setattr(fast_records.RecordEncoder, "encode_fields", original)
+    monkeypatch.setattr(fast_records, "record_entry_order", lambda serialize: None)
     assert write(tmp_path, "auto", examples, 32, tokenizer, labels=labels) == faithful
     with pytest.raises(RuntimeError, match="protobuf writes records differently"):
         write(tmp_path, "fast", examples, 32, tokenizer, labels=labels, backend="fast")
@@ -246,13 +247,13 @@ def test_the_padding_record_is_checked_too(tmp_path, tokenizer, monkeypatch):
     examples, labels = glue("sst-2", limit=20)
     examples = examples + [PaddingInputExample()] * 4
     faithful = write(tmp_path, "faithful", examples, 16, tokenizer, labels=labels, backend="faithful")
-    original = fast_records._RecordEncoder.encode
+    original = fast_records.RecordEncoder.encode
 
     def corrupt(self, example):
         record = original(self, example)
         return record + b"\x00" if isinstance(example, PaddingInputExample) else record
 
-    monkeypatch.setattr(fast_records._RecordEncoder, "encode", corrupt)
+    monkeypatch.setattr(fast_records.RecordEncoder, "encode", corrupt)
     assert write(tmp_path, "auto", examples, 16, tokenizer, labels=labels) == faithful
     with pytest.raises(RuntimeError, match="the padding record differs from the faithful conversion"):
         write(tmp_path, "fast", examples, 16, tokenizer, labels=labels, backend="fast")
@@ -291,7 +292,7 @@ def test_truncating_varints_equals_truncate_single():
         for budget in range(1, length):
             for strategy in STRATEGIES:
                 expected = features.truncate_single(ids, budget, strategy)
-                got = fast_records._truncate_varints(packed, length, *features._kept_head_and_tail(budget, strategy))
+                got = fast_records._truncate_varints(packed, length, *features.kept_head_and_tail(budget, strategy))
                 assert got == b"".join(fast_records._varint(i) for i in expected), (length, budget, strategy)
             assert fast_records._varint_prefix(packed, budget) == b"".join(
                 fast_records._varint(i) for i in ids[:budget])
@@ -312,9 +313,9 @@ def test_varints_and_labels_equal_protobuf():
 def test_any_features_serialize_as_protobuf_does(tokenizer):
     """`encode_features` (the fast serialization of features made by another tokenizer)
     on regular and irregular features alike."""
-    from processors import InputFeatures
+    from bert_estimator.data.input_features import InputFeatures
 
-    assert fast_records._record_entry_order(features._serialize) is not None
+    assert fast_records.record_entry_order(features._serialize) is not None
     encoder, why = features._fast_encoder(["0", "1"], 8, tokenizer, "head")
     assert why is None
     rng = random.Random(3)

@@ -1,4 +1,4 @@
-"""`bert_estimator.feature_cache`: a TFRecord file is reused only when everything that
+"""`bert_estimator.data.feature_cache`: a TFRecord file is reused only when everything that
 made it is unchanged."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import pytest
 
 import processors
 import tokenization
-from bert_estimator.feature_cache import cached_convert_examples_to_features
+from bert_estimator.data.feature_cache import cached_convert_examples_to_features
 from processors import InputExample
 from tests.real_data import glue_dir, uncased_vocab
 

@@ -1,4 +1,4 @@
-"""`bert_estimator.features`: the faithful conversion and the TFRecord writer, checked
+"""`bert_estimator.data.features`: the faithful conversion and the TFRecord writer, checked
 against the original run_classifier (bert-tensorflow)."""
 
 from __future__ import annotations
@@ -9,9 +9,10 @@ import random
 import pytest
 
 import tokenization
-from bert_estimator import features, reference
+from bert_estimator.data import features
 from processors import DataError, InputExample, PaddingInputExample
 from tests.real_data import glue_dir, uncased_vocab
+from tests.support import reference
 
 pytestmark = pytest.mark.skipif(not reference.available(), reason="bert-tensorflow reference not installed")
 

@@ -1,4 +1,4 @@
-"""GLUE submission files (bert_estimator/glue_submission.py): for every GLUE task of the
+"""GLUE submission files (bert_estimator/glue/submission_files.py): for every GLUE task of the
 registry, on test files in GLUE's layout, the file name, header, ids and label strings;
 then `run_classifier.py --do_predict` end to end on MNLI (with the diagnostic set: AX.tsv),
 MRPC and a non-GLUE csv task."""
@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 
 import processors
-from bert_estimator import assets, glue_submission
-from bert_estimator.errors import UserError
+from bert_estimator.core.errors import UserError
+from bert_estimator.data import assets
+from bert_estimator.glue import submission_files
 from processors import glue
 from tests.conftest import TINY_CONFIG, run_cli, write_tiny_checkpoint
 from tests.test_run_classifier import RUN_CLASSIFIER, model_flags, read_probabilities
@@ -103,10 +104,10 @@ GLUE_TASKS = sorted(name for name, cls in processors.PROCESSORS.items() if cls._
 def test_every_glue_task_has_its_submission_file():
     assert GLUE_TASKS == sorted(GLUE_FILES)
     for task in GLUE_TASKS:
-        assert glue_submission.submission_file(task) == GLUE_FILES[task]
-        assert glue_submission.submission_file(task.upper()) == GLUE_FILES[task]
+        assert submission_files.submission_file(task) == GLUE_FILES[task]
+        assert submission_files.submission_file(task.upper()) == GLUE_FILES[task]
     for task in ("csv", "imdb", "xnli"):
-        assert glue_submission.submission_file(task) is None
+        assert submission_files.submission_file(task) is None
 
 
 @pytest.mark.parametrize("task", GLUE_TASKS)
@@ -133,7 +134,7 @@ def test_submission_of_each_task(tmp_path, task):
         assert set(expected) == set(GLUE_LABELS[task])
     out = tmp_path / "out"
     out.mkdir()
-    path = glue_submission.write_submission(str(out), glue_submission.submission_file(task), ids, rows, labels,
+    path = submission_files.write_submission(str(out), submission_files.submission_file(task), ids, rows, labels,
                                             is_regression)
     assert path == str(out / GLUE_FILES[task])
     lines = read_lines(path)
@@ -147,12 +148,12 @@ def test_submission_of_each_task(tmp_path, task):
         assert all(0.0 <= v <= 5.0 for v in values)
     else:
         assert [label for _, label in written] == expected
-    assert glue_submission.read_submission(path) == [tuple(row) for row in written]
+    assert submission_files.read_submission(path) == [tuple(row) for row in written]
 
 
 def test_rows_and_ids_must_match(tmp_path):
     with pytest.raises(UserError, match="3 rows but 2 predictions"):
-        glue_submission.write_submission(str(tmp_path), "RTE.tsv", ["1", "2", "3"], [[0.1, 0.9], [0.8, 0.2]],
+        submission_files.write_submission(str(tmp_path), "RTE.tsv", ["1", "2", "3"], [[0.1, 0.9], [0.8, 0.2]],
                                          ["entailment", "not_entailment"], False)
     assert not (tmp_path / "RTE.tsv").exists()
 

@@ -17,8 +17,8 @@ import sys
 
 import pytest
 
-from bert_estimator import convert_checkpoint as cc
-from bert_estimator import hf_cache
+from bert_estimator.convert import convert_cli as cc
+from bert_estimator.convert import huggingface_cache as hf_cache
 from tests.test_convert_checkpoint import TINY_HF_CONFIG, make_hf_dir
 
 COMMIT_1 = "1" * 40
@@ -176,7 +176,7 @@ def test_missing_model_says_where_it_looked_and_how_to_download(cache, capsys, t
     assert cli_error(capsys, "--hf_model", "bert-base-uncased", "--output_dir", tmp_path / "out") == (
         f"--hf_model bert-base-uncased is not in the Hugging Face cache: no models--bert-base-uncased or "
         f"models--google-bert--bert-base-uncased in {cache} (from $HF_HUB_CACHE; set HF_HUB_CACHE or HF_HOME to "
-        "look elsewhere); download it first with `huggingface-cli download bert-base-uncased` (this converter "
+        "look elsewhere); download it first with `hf download bert-base-uncased` (this converter "
         "never goes online)")
     assert not (tmp_path / "out").exists()
 
@@ -185,7 +185,7 @@ def test_missing_revision_lists_what_the_cache_has(cache, capsys, tmp_path):
     repo = os.path.join(str(cache), "models--org--tiny-bert")
     assert cli_error(capsys, "--hf_model", "org/tiny-bert", "--revision", "v2", "--output_dir", tmp_path / "o") == (
         f"--hf_model org/tiny-bert: revision v2 is not in the cache ({repo} has refs: main, refs/pr/1, v1; "
-        f"snapshots: {COMMIT_1}, {COMMIT_2}); download it with `huggingface-cli download org/tiny-bert "
+        f"snapshots: {COMMIT_1}, {COMMIT_2}); download it with `hf download org/tiny-bert "
         "--revision v2`")
     message = cli_error(capsys, "--hf_model", "org/tiny-bert", "--revision", "3" * 40, "--output_dir", tmp_path / "o")
     assert message.startswith(f"--hf_model org/tiny-bert: revision {'3' * 40} is not in the cache")
@@ -196,7 +196,7 @@ def test_incomplete_downloads_are_named(cache, capsys, tmp_path):
     os.remove(os.path.join(snapshot, "vocab.txt"))
     assert cli_error(capsys, "--hf_model", "org/tiny-bert", "--output_dir", tmp_path / "o") == (
         f"--hf_model org/tiny-bert: the cached snapshot {snapshot} lacks vocab.txt (only some files were "
-        "downloaded?); download it again with `huggingface-cli download org/tiny-bert`")
+        "downloaded?); download it again with `hf download org/tiny-bert`")
     blob = os.path.realpath(os.path.join(snapshot, "model.safetensors"))
     os.remove(blob)
     message = cli_error(capsys, "--hf_model", "org/tiny-bert", "--output_dir", tmp_path / "o")
@@ -207,7 +207,7 @@ def test_incomplete_downloads_are_named(cache, capsys, tmp_path):
     assert cli_error(capsys, "--hf_model", "org/tiny-bert", "--output_dir", tmp_path / "o") == (
         f"--hf_model org/tiny-bert: refs/main in {os.path.dirname(os.path.dirname(snapshot))} points to "
         f"'{'4' * 40}', which has no snapshot (an interrupted download?); download it again with "
-        "`huggingface-cli download org/tiny-bert`")
+        "`hf download org/tiny-bert`")
 
 
 @pytest.mark.parametrize("args, message", [

@@ -49,22 +49,22 @@ def export_tf1_hub_module(model_dir: str, export_path: str) -> None:
 
 
 def test_tokenization_info_comes_from_the_module(hub_module, tiny_bert_dir):
-    from bert_estimator import hub
+    from bert_estimator.training import tfhub
 
-    vocab_file, do_lower_case = hub.tokenization_info(hub_module)
+    vocab_file, do_lower_case = tfhub.tokenization_info(hub_module)
     assert do_lower_case is True
     with open(vocab_file) as a, open(os.path.join(tiny_bert_dir, "vocab.txt")) as b:
         assert a.read() == b.read()
 
 
 def test_module_pooled_output_equals_bert_model(hub_module, tiny_bert_dir):
-    from bert_estimator import hub
+    from bert_estimator.training import tfhub
 
     ids = np.array([[101, 7592, 2088, 102, 0, 0]], np.int32)
     mask = (ids > 0).astype(np.int32)
     seg = np.zeros_like(ids)
     with tf.Graph().as_default():
-        pooled = hub.pooled_output(hub_module, False, tf.constant(ids), tf.constant(mask),
+        pooled = tfhub.pooled_output(hub_module, False, tf.constant(ids), tf.constant(mask),
                                        tf.constant(seg))
         with tf.Session() as sess:
             sess.run([tf.global_variables_initializer(), tf.tables_initializer()])

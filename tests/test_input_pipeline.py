@@ -1,4 +1,4 @@
-"""`bert_estimator.input_pipeline`: the input_fns read back what the writer wrote.
+"""`bert_estimator.data.input_pipeline`: the input_fns read back what the writer wrote.
 
 (The training orders, bucketing and trimming are tested with the speed flags, in
 tests/test_speed_flags.py.)
@@ -11,7 +11,7 @@ import tensorflow.compat.v1 as tf
 
 import processors
 import tokenization
-from bert_estimator import features, input_pipeline
+from bert_estimator.data import features, input_pipeline
 from processors import InputExample, PaddingInputExample
 from tests.real_data import glue_dir, uncased_vocab
 

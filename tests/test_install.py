@@ -10,6 +10,7 @@ PYTHONPATH: only what the wheel installed is importable.
 from __future__ import annotations
 
 import dataclasses
+import importlib.metadata
 import json
 import os
 import re
@@ -30,12 +31,14 @@ TOP_LEVEL = {"modeling.py", "tokenization.py", "optimization.py", "run_classifie
 # Names the project's modules had before they moved into bert_estimator/, and the entry
 # scripts at the repo's top: none may be importable once installed.
 NOT_INSTALLED = ["assets", "demo", "predict", "reports", "serving", "distribution", "classifier_data",
-                 "classifier_metrics", "convert_checkpoint"]
+                 "classifier_metrics", "convert_checkpoint", "fetch", "tests", "bench",
+                 "bert_estimator.reference"]
 COMMANDS = {  # console script -> a flag its --help must list
     "bert-run-classifier": "--task_name",
     "bert-predict": "--export_dir",
     "bert-convert-checkpoint": "--hf_dir",
     "bert-demo": "--work_dir",
+    "bert-fetch": "--mirror",
 }
 # Left out of the copy that the wheel is built from: VCS, venvs, caches, build output.
 COPY_IGNORE = shutil.ignore_patterns(".git", ".venv*", ".cache", ".ruff_cache", ".pytest_cache",
@@ -116,9 +119,10 @@ def test_wheel_holds_exactly_the_top_level_names(installed):
     assert "bert_estimator/__init__.py" in names and "processors/__init__.py" in names
     assert not any(n.startswith(("tests/", "bench/", "scripts/")) for n in names)
     for command, target in [("bert-run-classifier", "run_classifier:cli"),
-                            ("bert-predict", "bert_estimator.predict:main"),
-                            ("bert-convert-checkpoint", "bert_estimator.convert_checkpoint:main"),
-                            ("bert-demo", "bert_estimator.demo:main")]:
+                            ("bert-predict", "bert_estimator.serving.predict_cli:main"),
+                            ("bert-convert-checkpoint", "bert_estimator.convert.convert_cli:main"),
+                            ("bert-demo", "bert_estimator.tools.demo:main"),
+                            ("bert-fetch", "bert_estimator.tools.fetch:main")]:
         assert re.search(rf"^{command} = {re.escape(target)}$", entry_points, flags=re.M), entry_points
 
 
@@ -145,7 +149,7 @@ print(json.dumps({"files": files, "missing": missing, "on_path": on_path, "prefi
     assert report["on_path"] == [], "the project root is on sys.path"
     files = report["files"]
     for name in ("modeling", "tokenization", "optimization", "run_classifier", "processors", "bert_estimator",
-                 "bert_estimator.predict", "bert_estimator.demo", "bert_estimator.convert_checkpoint"):
+                 "bert_estimator.serving.predict_cli", "bert_estimator.tools.demo", "bert_estimator.convert.convert_cli"):
         assert name in files, name
     for name, path in files.items():
         assert path.startswith(report["prefix"] + os.sep), (name, path)
@@ -175,3 +179,49 @@ def test_bad_flag_gives_one_line_and_exit_1(installed, tiny_bert_dir, tmp_path):
     assert len(lines) == 1, r.stderr[-3000:]
     assert lines[0].startswith("run_classifier.py: error: ") and "nope" in lines[0], lines
     assert not out.exists()
+
+
+def _python_range_of(requirement: str) -> tuple[tuple[int, int], tuple[int, int]]:
+    """(lowest, highest) minor version admitted by a ">=3.X,<3.Y" specifier."""
+    low = re.search(r">=\s*3\.(\d+)", requirement)
+    high = re.search(r"<\s*3\.(\d+)", requirement)
+    return (3, int(low.group(1))), (3, int(high.group(1)) - 1)
+
+
+def test_the_supported_pythons_agree_everywhere():
+    """setup.py's python_requires, the Makefile's list and the README's statement name the
+    range that the pins really install on: TensorFlow 2.15.1 runs on 3.9-3.11, and the
+    newest lower bound among the pinned packages (scipy 1.14.1: >= 3.10) raises it."""
+    with open(os.path.join(PROJECT_ROOT, "setup.py"), encoding="utf-8") as f:
+        requires = re.search(r'python_requires="([^"]+)"', f.read()).group(1)
+    low, high = _python_range_of(requires)
+    pins = {}
+    with open(os.path.join(PROJECT_ROOT, "constraints.txt"), encoding="utf-8") as f:
+        for line in f:
+            line = line.split("#")[0].strip()
+            if "==" in line:
+                name, version = line.split("==")
+                pins[name.lower()] = version
+    # The pins' own lower bounds, from the installed distributions' metadata: the range
+    # cannot start below the highest of them (scipy 1.14.1 says >= 3.10).
+    floors = []
+    for name in pins:
+        try:
+            spec = importlib.metadata.metadata(name).get("Requires-Python") or ""
+        except importlib.metadata.PackageNotFoundError:
+            continue
+        found = re.search(r">=\s*3\.(\d+)", spec)
+        if found:
+            floors.append((3, int(found.group(1))))
+    assert low == max(floors), f"python_requires starts at {low}, the pins need {max(floors)}"
+    # TensorFlow 2.15.1 publishes wheels for CPython 3.9-3.11 only (its metadata has no upper bound).
+    assert pins["tensorflow"] == "2.15.1" and high == (3, 11)
+    with open(os.path.join(PROJECT_ROOT, "Makefile"), encoding="utf-8") as f:
+        makefile = f.read()
+    listed = re.search(r"^SUPPORTED_PYTHONS := (.+)$", makefile, flags=re.M).group(1).split()
+    assert listed == [f"3.{minor}" for minor in range(low[1], high[1] + 1)]
+    for doc in ("README.md", os.path.join("docs", "GPU.md")):
+        with open(os.path.join(PROJECT_ROOT, doc), encoding="utf-8") as f:
+            text = f.read()
+        assert f"Python 3.{low[1]} or 3.{high[1]}" in text, doc
+        assert not re.search(r"3\.9\s*[-\u2013]\s*3\.11", text), doc

@@ -10,7 +10,7 @@ import scipy.stats
 import tensorflow.compat.v1 as tf
 from sklearn import metrics as skm
 
-from bert_estimator import metrics as classifier_metrics
+from bert_estimator.training import metrics as classifier_metrics
 
 
 def _run_streaming(build, batches):

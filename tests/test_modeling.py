@@ -1,5 +1,5 @@
 """Tests of modeling.py: shapes, graph hygiene, checkpoint names, errors, and equality with
-Google's original `modeling.py` (bert-tensorflow 1.0.4, loaded by tests/reference.py)."""
+Google's original `modeling.py` (bert-tensorflow 1.0.4, loaded by tests/support/reference.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 import tensorflow.compat.v1 as tf
 
 import modeling
-from bert_estimator import reference
+from tests.support import reference
 
 # The tiny architecture of the original's modeling_test (2 layers instead of 5).
 TINY = {

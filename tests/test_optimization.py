@@ -1,6 +1,10 @@
 """Tests of optimization.py: the update rule, weight-decay exclusion, the learning-rate
 schedule, the global step, and a training trajectory equal to Google's original
-`optimization.py` (bert-tensorflow 1.0.4, loaded by tests/reference.py) step for step."""
+`optimization.py` (bert-tensorflow 1.0.4, loaded by tests/support/reference.py) step for
+step; with and without the training op of run_classifier
+(`build_train_op=train_op_builder.TrainOpOptions()`: the update in TensorFlow's Adam
+kernel, the summaries), whose other options have tests of their own (test_amp.py,
+test_accumulation.py, test_distribution.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +14,13 @@ import tensorflow.compat.v1 as tf
 
 import modeling
 import optimization
-from bert_estimator import reference
+from bert_estimator.training import train_op_builder
+from bert_estimator.training.train_op_builder import TrainOpOptions
+from tests.support import reference
+
+# create_optimizer's hook: None, the original's recipe; TrainOpOptions(), run_classifier's.
+BOTH_TRAIN_OPS = pytest.mark.parametrize("build_train_op", [None, TrainOpOptions()],
+                                         ids=["original_recipe", "train_op_options"])
 
 TINY = {
     "vocab_size": 99,
@@ -59,7 +69,8 @@ def test_adam_weight_decay_optimizer_converges():
     assert step == 0  # apply_gradients alone leaves the global step alone, as the original
 
 
-def test_create_optimizer_converges_on_linear_regression():
+@BOTH_TRAIN_OPS
+def test_create_optimizer_converges_on_linear_regression(build_train_op):
     rng = np.random.RandomState(0)
     features = rng.normal(size=(64, 4)).astype(np.float32)
     targets = features @ np.array([1.5, -2.0, 0.5, 1.0], np.float32) + 0.3
@@ -70,7 +81,7 @@ def test_create_optimizer_converges_on_linear_regression():
         predictions = tf.reduce_sum(tf.constant(features) * kernel, axis=1) + bias
         loss = tf.reduce_mean(tf.square(predictions - tf.constant(targets)))
         train_op = optimization.create_optimizer(loss, 0.1, num_train_steps=300, num_warmup_steps=30,
-                                                 use_tpu=False)
+                                                 use_tpu=False, build_train_op=build_train_op)
         with tf.Session() as sess:
             sess.run(tf.global_variables_initializer())
             first_loss = sess.run(loss)
@@ -105,11 +116,12 @@ def test_update_rule_without_bias_correction():
 
 
 def _run_update_paths(monkeypatch, elementwise: bool, steps: int = 5):
-    """Values after `steps` updates of create_optimizer on a toy with an embedding
-    lookup (IndexedSlices gradient, repeated ids), a decayed kernel and an excluded
-    bias; `elementwise` forces the original's element-wise update graph."""
+    """Values after `steps` updates of create_optimizer with `TrainOpOptions()` on a toy
+    with an embedding lookup (IndexedSlices gradient, repeated ids), a decayed kernel
+    and an excluded bias; `elementwise` forces the original's element-wise update graph
+    (the one for reference variables)."""
     if elementwise:
-        monkeypatch.setattr(optimization, "_is_resource_variable", lambda var: False)
+        monkeypatch.setattr(train_op_builder, "is_resource_variable", lambda var: False)
     rng = np.random.RandomState(3)
     with tf.Graph().as_default() as graph:
         ids = tf.constant([[1, 4, 4, 0], [2, 4, 7, 1]])
@@ -118,7 +130,8 @@ def _run_update_paths(monkeypatch, elementwise: bool, steps: int = 5):
         bias = tf.get_variable("dense/bias", initializer=rng.randn(3).astype(np.float32))
         hidden = tf.reduce_mean(tf.gather(table, ids), axis=1)
         loss = tf.reduce_mean(tf.square(tf.matmul(hidden, kernel) + bias - 1.0))
-        train_op = optimization.create_optimizer(loss, 0.05, num_train_steps=8, num_warmup_steps=2, use_tpu=False)
+        train_op = optimization.create_optimizer(loss, 0.05, num_train_steps=8, num_warmup_steps=2, use_tpu=False,
+                                                 build_train_op=TrainOpOptions())
         op_types = {op.type for op in graph.get_operations()}
         with tf.Session() as sess:
             sess.run(tf.global_variables_initializer())
@@ -130,14 +143,14 @@ def _run_update_paths(monkeypatch, elementwise: bool, steps: int = 5):
 
 
 def test_adam_kernel_path_equals_the_elementwise_update(monkeypatch):
-    """Resource variables take TensorFlow's Adam kernel (`_fused_update`); the weights
+    """Resource variables take TensorFlow's Adam kernel (`fused_update`); the weights
     after 5 steps (warmup, decay, weight decay, a densified IndexedSlices gradient)
     equal those of the original's element-wise graph to float rounding, and the stored
-    moments differ by the constant factors of `_adam_kernel_moment_scales` only."""
+    moments differ by the constant factors of `adam_kernel_moment_scales` only."""
     kernel_ops, initial, fused = _run_update_paths(monkeypatch, elementwise=False)
     elementwise_ops, _, reference_values = _run_update_paths(monkeypatch, elementwise=True)
     assert "ResourceApplyAdam" in kernel_ops and "ResourceApplyAdam" not in elementwise_ops
-    m_scale, v_scale = optimization._adam_kernel_moment_scales(0.9, 0.999)
+    m_scale, v_scale = train_op_builder.adam_kernel_moment_scales(0.9, 0.999)
     assert abs(v_scale - 1) > 1e-5 and abs(m_scale - 1) < 1e-6  # 1 - 0.999f = 0.00099998713
     assert fused.keys() == reference_values.keys()
     for name, want in reference_values.items():
@@ -153,15 +166,16 @@ def test_adam_kernel_path_equals_the_elementwise_update(monkeypatch):
 
 
 def test_every_update_waits_for_the_gradients():
-    """No write to a variable may run before the step's gradients: the decay subtraction
-    reads no gradient, and without an explicit dependency it raced with the forward pass
-    (runs with one seed then differed in the 7th digit)."""
+    """No write to a variable may run before the step's gradients (TrainOpOptions(): the
+    Adam kernel path): the decay subtraction reads no gradient, and without an explicit
+    dependency it raced with the forward pass (runs with one seed then differed in the
+    7th digit)."""
     with tf.Graph().as_default() as graph:
         table = tf.get_variable("bert/embeddings/word_embeddings", [9, 5])
         kernel = tf.get_variable("dense/kernel", [5, 3])
         hidden = tf.reduce_mean(tf.gather(table, tf.constant([[1, 4, 4]])), axis=1)
         loss = tf.reduce_sum(tf.square(tf.matmul(hidden, kernel)))
-        optimization.create_optimizer(loss, 0.1, 10, 1, False)
+        optimization.create_optimizer(loss, 0.1, 10, 1, False, build_train_op=TrainOpOptions())
     writes = [op for op in graph.get_operations()
               if op.type in ("AssignSubVariableOp", "ResourceApplyAdam", "AssignVariableOp")
               and not op.name.startswith(("global_step", "init"))
@@ -178,7 +192,8 @@ def test_every_update_waits_for_the_gradients():
         assert any(name.startswith("gradients/") for name in seen), op.name
 
 
-def test_weight_decay_excludes_layer_norm_and_bias():
+@BOTH_TRAIN_OPS
+def test_weight_decay_excludes_layer_norm_and_bias(build_train_op):
     """With zero gradients only weight decay moves a variable: kernels shrink by
     lr * 0.01, LayerNorm parameters and biases stay put."""
     names = ["bert/encoder/layer_0/output/dense/kernel", "bert/encoder/layer_0/output/dense/bias",
@@ -190,7 +205,7 @@ def test_weight_decay_excludes_layer_norm_and_bias():
         variables = [tf.get_variable(name, initializer=tf.constant([1.0, -2.0])) for name in names]
         loss = 0.0 * tf.add_n([tf.reduce_sum(v) for v in variables])  # all gradients are 0
         train_op = optimization.create_optimizer(loss, init_lr, num_train_steps=10, num_warmup_steps=0,
-                                                 use_tpu=False)
+                                                 use_tpu=False, build_train_op=build_train_op)
         with tf.Session() as sess:
             sess.run(tf.global_variables_initializer())
             sess.run(train_op)  # step 0: learning rate init_lr (no warmup)
@@ -213,7 +228,8 @@ def test_do_use_weight_decay():
     assert optimizer._get_variable_name("bert/pooler/dense/kernel:0") == "bert/pooler/dense/kernel"
 
 
-def test_slot_variable_names():
+@BOTH_TRAIN_OPS
+def test_slot_variable_names(build_train_op):
     """Adam moments are `<var>/adam_m`, `<var>/adam_v` (the original's checkpoint
     names), float32 zeros of the variable's shape, not trainable."""
     with tf.Graph().as_default():
@@ -221,7 +237,7 @@ def test_slot_variable_names():
             kernel = tf.get_variable("kernel", [3, 2])
             bias = tf.get_variable("bias", [2])
         loss = tf.reduce_sum(kernel) + tf.reduce_sum(bias)
-        optimization.create_optimizer(loss, 1e-3, 10, 1, use_tpu=False)
+        optimization.create_optimizer(loss, 1e-3, 10, 1, use_tpu=False, build_train_op=build_train_op)
         specs = {v.op.name: v.shape.as_list() for v in tf.global_variables()}
         trainable = {v.op.name for v in tf.trainable_variables()}
     assert specs == {
@@ -233,20 +249,22 @@ def test_slot_variable_names():
     assert trainable == {"bert/pooler/dense/kernel", "bert/pooler/dense/bias"}
 
 
-def test_gradient_clipping_at_global_norm_one():
+@BOTH_TRAIN_OPS
+def test_gradient_clipping_at_global_norm_one(build_train_op):
     """A huge gradient is scaled to global norm 1 before Adam: m after step 0 is
     0.1 * g / ||g||."""
     g = np.array([300.0, -400.0], np.float32)  # norm 500
     with tf.Graph().as_default():
         w = tf.get_variable("w", initializer=tf.zeros([2]))
         loss = tf.reduce_sum(tf.constant(g) * w)
-        train_op = optimization.create_optimizer(loss, 1e-3, 10, 2, use_tpu=False)
+        train_op = optimization.create_optimizer(loss, 1e-3, 10, 2, use_tpu=False, build_train_op=build_train_op)
         m = tf.global_variables()[-2]
         assert m.op.name == "w/adam_m"
         with tf.Session() as sess:
             sess.run(tf.global_variables_initializer())
             sess.run(train_op)
             m_np = sess.run(m)
+    # (the Adam kernel stores m times adam_kernel_moment_scales' 1 + 2.4e-7)
     np.testing.assert_allclose(m_np, 0.1 * g / 500.0, rtol=1e-6)
 
 
@@ -272,7 +290,8 @@ def test_learning_rate_schedule(num_warmup_steps, steps_and_rates):
                 assert sess.run(learning_rate, {step: k}) == pytest.approx(expected, abs=1e-7), k
 
 
-def test_step_k_trains_with_learning_rate_of_step_k():
+@BOTH_TRAIN_OPS
+def test_step_k_trains_with_learning_rate_of_step_k(build_train_op):
     """The learning rate each training step applied, read back from the update of a
     bias (no weight decay) with a constant gradient, is the schedule at the global
     step before that training step: 0 at step 0 under warmup."""
@@ -281,7 +300,8 @@ def test_step_k_trains_with_learning_rate_of_step_k():
     with tf.Graph().as_default():
         w = tf.get_variable("layer/bias", initializer=tf.zeros([2]))
         loss = tf.reduce_sum(tf.constant(g) * w)
-        train_op = optimization.create_optimizer(loss, init_lr, num_train_steps, num_warmup_steps, use_tpu=False)
+        train_op = optimization.create_optimizer(loss, init_lr, num_train_steps, num_warmup_steps, use_tpu=False,
+                                                 build_train_op=build_train_op)
         global_step = tf.train.get_global_step()
         applied = []
         with tf.Session() as sess:
@@ -302,10 +322,12 @@ def test_step_k_trains_with_learning_rate_of_step_k():
     assert applied[0] == 0.0
 
 
-def test_global_step_advances_once_per_step():
+@BOTH_TRAIN_OPS
+def test_global_step_advances_once_per_step(build_train_op):
     with tf.Graph().as_default():
         w = tf.get_variable("w", initializer=tf.constant([1.0, 2.0]))
-        train_op = optimization.create_optimizer(tf.reduce_sum(w * w), 1e-2, 10, 2, use_tpu=False)
+        train_op = optimization.create_optimizer(tf.reduce_sum(w * w), 1e-2, 10, 2, use_tpu=False,
+                                                 build_train_op=build_train_op)
         global_step = tf.train.get_global_step()
         assert global_step.dtype.base_dtype == tf.int64
         with tf.Session() as sess:
@@ -315,7 +337,8 @@ def test_global_step_advances_once_per_step():
                 assert sess.run(global_step) == k
 
 
-def test_use_tpu_wraps_in_cross_shard_optimizer(monkeypatch):
+@BOTH_TRAIN_OPS
+def test_use_tpu_wraps_in_cross_shard_optimizer(monkeypatch, build_train_op):
     """use_tpu=True goes through tf.tpu.CrossShardOptimizer, which sums each gradient
     across TPU replicas (CrossReplicaSum ops: the graph builds here, runs on TPU only)."""
     wrapped = []
@@ -330,7 +353,8 @@ def test_use_tpu_wraps_in_cross_shard_optimizer(monkeypatch):
     def op_types(use_tpu):
         with tf.Graph().as_default() as graph:
             w = tf.get_variable("w", initializer=tf.constant([1.0, -2.0]))
-            optimization.create_optimizer(tf.reduce_sum(tf.square(w - 3.0)), 0.1, 5, 1, use_tpu)
+            optimization.create_optimizer(tf.reduce_sum(tf.square(w - 3.0)), 0.1, 5, 1, use_tpu,
+                                          build_train_op=build_train_op)
             return {op.type for op in graph.get_operations()}
 
     assert "CrossReplicaSum" not in op_types(False)
@@ -358,10 +382,11 @@ def _classifier_inputs():
     return input_ids, input_mask, token_type_ids, labels
 
 
-def _train_trajectory(modeling_module, optimization_module, init_values=None):
+def _train_trajectory(modeling_module, optimization_module, init_values=None, build_train_op=None):
     """Fine-tunes a tiny BERT classifier (is_training=False: no dropout, so runs are
-    comparable) for NUM_STEPS_RUN steps. Returns (initial trainable values,
-    [(loss before the step, {every global variable: value after the step})])."""
+    comparable) for NUM_STEPS_RUN steps, with `build_train_op` given to create_optimizer
+    when not None. Returns (initial trainable values, [(loss before the step, {every
+    global variable: value after the step})], {op types of the graph})."""
     input_ids, input_mask, token_type_ids, labels = _classifier_inputs()
     with tf.Graph().as_default():
         tf.set_random_seed(7)
@@ -374,7 +399,10 @@ def _train_trajectory(modeling_module, optimization_module, init_values=None):
         output_bias = tf.get_variable("output_bias", [2], initializer=tf.zeros_initializer())
         logits = tf.nn.bias_add(tf.matmul(pooled, output_weights, transpose_b=True), output_bias)
         loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits))
-        train_op = optimization_module.create_optimizer(loss, INIT_LR, NUM_TRAIN_STEPS, NUM_WARMUP_STEPS, False)
+        hook = {} if build_train_op is None else {"build_train_op": build_train_op}
+        train_op = optimization_module.create_optimizer(loss, INIT_LR, NUM_TRAIN_STEPS, NUM_WARMUP_STEPS, False,
+                                                        **hook)
+        op_types = {op.type for op in tf.get_default_graph().get_operations()}
         state = {v.op.name: v for v in tf.global_variables()}
         with tf.Session() as sess:
             sess.run(tf.global_variables_initializer())
@@ -386,18 +414,21 @@ def _train_trajectory(modeling_module, optimization_module, init_values=None):
             for _ in range(NUM_STEPS_RUN):
                 loss_value, _ = sess.run([loss, train_op])
                 history.append((float(loss_value), sess.run(state)))
-    return initial, history
+    return initial, history, op_types
 
 
 @pytest.fixture(scope="module")
 def trajectories(orig_modules):
-    """Three runs from the same initial weights: the original end to end; our
-    modeling with the original's optimizer; ours end to end."""
+    """Four runs from the same initial weights: the original end to end; our
+    modeling with the original's optimizer; ours end to end (create_optimizer's
+    original recipe); ours with run_classifier's training op (TrainOpOptions())."""
     orig_modeling, orig_optimization = orig_modules
-    initial, original = _train_trajectory(orig_modeling, orig_optimization)
-    _, orig_optimizer_only = _train_trajectory(modeling, orig_optimization, initial)
-    _, ours = _train_trajectory(modeling, optimization, initial)
-    return {"initial": initial, "original": original, "orig_optimizer": orig_optimizer_only, "ours": ours}
+    initial, original, _ = _train_trajectory(orig_modeling, orig_optimization)
+    _, orig_optimizer_only, _ = _train_trajectory(modeling, orig_optimization, initial)
+    _, ours, ours_op_types = _train_trajectory(modeling, optimization, initial)
+    _, product, product_op_types = _train_trajectory(modeling, optimization, initial, TrainOpOptions())
+    return {"initial": initial, "original": original, "orig_optimizer": orig_optimizer_only, "ours": ours,
+            "product": product, "op_types": {"ours": ours_op_types, "product": product_op_types}}
 
 
 def _max_differences(history_a, history_b):
@@ -441,6 +472,24 @@ def test_trajectory_is_real_training(trajectories):
     assert [state["global_step"] for _, state in ours] == list(range(1, NUM_STEPS_RUN + 1))
 
 
+def test_product_trajectory_equals_original(trajectories):
+    """run_classifier's training op (create_optimizer with TrainOpOptions(): the update
+    in TensorFlow's Adam kernel, the summaries) vs the original end to end: equal after
+    every step to 1e-6 (losses, weights, adam_m/adam_v, global_step); vs the original's
+    optimizer on our modeling to 2e-6 (measured: 1.2e-6, on a kernel weight whose v is
+    ~1e-10, where m / (sqrt(v) + 1e-6) magnifies the kernel's float rounding over the
+    steps); the weights move (it trains)."""
+    assert "ResourceApplyAdam" in trajectories["op_types"]["product"]
+    assert "ResourceApplyAdam" not in trajectories["op_types"]["ours"]  # the original's recipe
+    for reference_run, tolerance in (("original", 1e-6), ("orig_optimizer", 2e-6)):
+        diffs = _max_differences(trajectories[reference_run], trajectories["product"])
+        assert len(diffs) == NUM_STEPS_RUN
+        assert max(d for pair in diffs for d in pair) <= tolerance, (reference_run, diffs)
+    initial, product = trajectories["initial"], trajectories["product"]
+    assert max(float(np.abs(product[-1][1][k] - initial[k]).max()) for k in initial) > 1e-3
+    assert [state["global_step"] for _, state in product] == list(range(1, NUM_STEPS_RUN + 1))
+
+
 def test_adam_bias_correction_matches_a_numpy_adamw():
     """--adam_bias_correction: Adam's bias-corrected update with decoupled weight decay
     (torch.optim.AdamW's formula), checked against NumPy over warmup and decay."""
@@ -454,7 +503,7 @@ def test_adam_bias_correction_matches_a_numpy_adamw():
         b = tf.get_variable("dense/bias", initializer=init[0])  # no weight decay
         loss = tf.reduce_sum(tf.square(w - target)) * 0.25 + tf.reduce_sum(tf.square(b - target[1])) * 0.25
         train_op = optimization.create_optimizer(loss, lr0, num_train_steps, warmup, False,
-                                                 adam_bias_correction=True)
+                                                 build_train_op=TrainOpOptions(adam_bias_correction=True))
         with tf.Session() as sess:
             sess.run(tf.global_variables_initializer())
             for _ in range(steps):

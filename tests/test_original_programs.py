@@ -16,8 +16,9 @@ import re
 import numpy as np
 import pytest
 
-from bert_estimator import reference
+from bert_estimator.results import output_files
 from tests.conftest import PROJECT_ROOT, run_cli
+from tests.support import reference
 
 pytestmark = pytest.mark.skipif(not reference.available(), reason="bert-tensorflow reference not installed")
 
@@ -33,7 +34,7 @@ def original_source(name: str) -> str:
 
 # The launcher runs a copied original program as `__main__` after what TF 2.15 needs:
 # the original reads `tensor.shape[-1].value` (TF1 `Dimension`s), and, with --original,
-# imports `tensorflow.contrib.layers` (provided from tf_slim by bert_estimator.reference).
+# imports `tensorflow.contrib.layers` (provided from tf_slim by tests.support.reference).
 LAUNCHER = '''\
 import runpy
 import sys
@@ -43,7 +44,7 @@ import tensorflow.compat.v1 as tf
 
 tf.disable_v2_tensorshape()
 if sys.argv[1] == "--original":
-    from bert_estimator.reference import install_shims
+    from tests.support.reference import install_shims
 
     install_shims()
     del sys.argv[1]
@@ -119,7 +120,7 @@ def movie_snippet_pairs(n: int) -> list[tuple[str, str, str, str, str]]:
     """`n` MRPC-format rows (label, id1, id2, text1, text2) of real movie-review snippets:
     a positive snippet paired with another positive one (label "1", same sentiment) or,
     alternately, with a negative one (label "0")."""
-    from bert_estimator import assets
+    from bert_estimator.data import assets
 
     positive, negative = [], []
     with open(assets.fetch_movie_snippets(), encoding="utf-8") as f:
@@ -171,15 +172,13 @@ def test_original_run_classifier_with_tfhub_on_our_modules(hub_module, tmp_path)
         "--num_train_epochs=1.0"], tmp_path)
     assert r.returncode == 0, r.stderr[-4000:]
 
-    results = dict(line.split(" = ") for line in (out / "eval_results.txt").read_text().splitlines())
+    results = output_files.read_eval_results(out)
     assert {"eval_accuracy", "eval_loss", "global_step", "loss"} <= set(results), results
-    assert 0.0 <= float(results["eval_accuracy"]) <= 1.0
-    assert int(results["global_step"]) == 40 // 8  # num_train_steps of the original: 40 / 8 * 1
-    assert np.isfinite(float(results["eval_loss"]))
+    assert 0.0 <= results["eval_accuracy"] <= 1.0
+    assert results["global_step"] == 40 // 8  # num_train_steps of the original: 40 / 8 * 1
+    assert np.isfinite(results["eval_loss"])
 
-    lines = (out / "test_results.tsv").read_text().splitlines()
-    assert len(lines) == 12
-    probs = np.array([[float(x) for x in line.split("\t")] for line in lines])
+    probs = np.array(output_files.read_test_results(out))
     assert probs.shape == (12, 2)
     assert (probs >= 0).all()
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)

@@ -1,4 +1,4 @@
-"""`bert_estimator.parallel.ordered_map`: results in input order, a bounded window of
+"""`bert_estimator.data.parallel.ordered_map`: results in input order, a bounded window of
 items in flight, worker errors raised in the parent, workers reaped, and the sequential
 fallback."""
 
@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from bert_estimator import parallel
+from bert_estimator.data import parallel
 
 needs_fork = pytest.mark.skipif(not parallel.fork_workers_available(), reason="no fork on this platform")
 

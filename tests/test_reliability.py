@@ -31,7 +31,7 @@ import time
 
 import pytest
 
-from tests.conftest import PROJECT_ROOT, run_cli
+from tests.conftest import PROJECT_ROOT, run_cli, run_log
 from tests.test_bad_input import error_lines, snippet_sentences, write_mrpc
 
 RUN_CLASSIFIER = os.path.join(PROJECT_ROOT, "run_classifier.py")
@@ -280,8 +280,8 @@ def _write_lock(directory, host: str, pid: int) -> None:
 
 def test_lock_holders_that_are_gone_or_not(tmp_path):
     """A dead pid on this host is taken over; a live pid, or another host's, never."""
-    from bert_estimator.errors import UsageError
-    from bert_estimator.output_lock import OutputDirLock
+    from bert_estimator.core.errors import UsageError
+    from bert_estimator.training.output_lock import OutputDirLock
 
     dead = subprocess.Popen(["true"])
     dead.wait()
@@ -328,7 +328,7 @@ def test_sigterm_saves_the_step_and_the_rerun_resumes_there(tiny_bert_dir, senti
 
     r = run_cli([RUN_CLASSIFIER, *args], env=ENV)
     assert r.returncode == 0, r.stderr[-3000:]
-    assert f"Restoring parameters from {out}/model.ckpt-{step}" in r.stderr
+    assert f"Restoring parameters from {out}/model.ckpt-{step}" in run_log(out)
     assert re.findall(r"train step (\d+)/128", r.stderr)[0] == str(step + 1)
     assert checkpoint_steps(out)[-1] == 128
     assert restored_step(out) == 128
@@ -402,7 +402,7 @@ def test_non_utf8_predict_input(tmp_path, bom):
 def test_storage_errors_name_the_file_being_written():
     """The message names the file a write was producing, from TF's text or Python's
     OSError: not a node name of TF's error text, not a temporary name."""
-    from bert_estimator.errors import storage_error
+    from bert_estimator.core.errors import storage_error
 
     tf_text = ("Graph execution error:\n\nDetected at node 'save/SaveV2' defined at (most recent call last):\n"
                '  File "/work/run_classifier.py", line 9, in <module>\nNode: \'save/SaveV2\'\n'

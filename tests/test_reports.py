@@ -12,7 +12,7 @@ import pytest
 import tensorflow.compat.v1 as tf
 from sklearn import metrics as skm
 
-from bert_estimator import reports
+from bert_estimator.results import reports
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

@@ -8,12 +8,13 @@ import shutil
 import numpy as np
 import pytest
 
-from bert_estimator import reference, reports
-from tests.conftest import PROJECT_ROOT, run_cli
+from bert_estimator.results import output_files, reports
+from tests.conftest import PROJECT_ROOT, run_cli, run_log
 from tests.real_data import write_glue
+from tests.support import reference
 
 RUN_CLASSIFIER = os.path.join(PROJECT_ROOT, "run_classifier.py")
-ORIGINAL = ["-m", "bert_estimator.reference"]
+ORIGINAL = ["-m", "tests.support.reference"]
 
 
 def model_flags(model_dir: str) -> list[str]:
@@ -25,14 +26,10 @@ def model_flags(model_dir: str) -> list[str]:
 
 
 def read_eval_results(path: str) -> dict:
-    result = {}
-    with open(path) as f:
-        lines = f.read().splitlines()
-    keys = [line.split(" = ")[0] for line in lines]
-    assert keys == sorted(keys), "eval_results.txt must be sorted by key"
-    for line in lines:
-        key, value = line.split(" = ")
-        result[key] = float(value)
+    """`output_files.read_eval_results`, which keeps the file's order, plus the check
+    that the lines are sorted by key as the original writes them."""
+    result = output_files.read_eval_results(path)
+    assert list(result) == sorted(result), "eval_results.txt must be sorted by key"
     return result
 
 
@@ -68,7 +65,7 @@ def test_train_eval_predict_end_to_end(tiny_bert_dir, sentiment_dir, tmp_path):
                  "--train_batch_size=16", "--num_train_epochs=12", "--learning_rate=1e-3",
                  "--save_checkpoints_steps=20"])
     assert r.returncode == 0, r.stderr[-3000:]
-    assert "*INIT_FROM_CKPT*" in r.stderr
+    assert "*INIT_FROM_CKPT*" in run_log(out)
     assert "examples/sec" in r.stderr and "ETA" in r.stderr
 
     result = read_eval_results(out / "eval_results.txt")
@@ -97,7 +94,7 @@ def test_eval_reports_come_from_the_evaluation_pass(tiny_bert_dir, sentiment_dir
                  f"--output_dir={out}", "--do_train", "--train_batch_size=16", "--num_train_epochs=1",
                  "--do_eval", "--do_predict"])  # trained: eval and predict read one checkpoint
     assert r.returncode == 0, r.stderr[-3000:]
-    assert r.stderr.count("Calling model_fn.") == 3  # train, eval, predict (the reports add none)
+    assert run_log(out).count("Calling model_fn.") == 3  # train, eval, predict (the reports add none)
     dev_probabilities = reports.read_dev_probabilities(out / "dev_predictions.tsv")
     assert dev_probabilities.shape == (24, 2)
     np.testing.assert_allclose(dev_probabilities[:10], read_probabilities(out / "test_results.tsv"), atol=1e-6)
@@ -204,8 +201,8 @@ def test_killed_training_resumes_from_the_last_checkpoint(tiny_bert_dir, sentime
 
     r = run_cli(args[1:])
     assert r.returncode == 0, r.stderr[-3000:]
-    assert "Restoring parameters from" in r.stderr
-    steps = [int(line.split("model.ckpt-")[1].split()[0].rstrip(".")) for line in r.stderr.splitlines()
+    assert "Restoring parameters from" in run_log(out)
+    steps = [int(line.split("model.ckpt-")[1].split()[0].rstrip(".")) for line in run_log(out).splitlines()
              if "Restoring parameters from" in line and "model.ckpt-" in line]
     assert steps and steps[0] >= 10
     assert "Reusing train.tf_record" in r.stderr

@@ -1,7 +1,9 @@
 """scripts/run_imdb.sh and scripts/run_glue.sh, offline: the archives they download are
 tiny fixtures built here (an aclImdb tarball, a zip of a tiny random BERT), served
-through file:// URLs; their checksums are passed as IMDB_SHA256 / BERT_SHA256. The only
-other address used is http://127.0.0.1:9/ (loopback, nothing listens): no network."""
+through file:// URLs; their checksums are passed as IMDB_SHA256 / BERT_SHA256. What the
+scripts leave to fetch.py (GLUE, BERT_MODEL) is pointed at an empty FETCH_MIRROR
+directory (fetch.py itself is tested in tests/test_fetch.py). The only other address
+used is http://127.0.0.1:9/ (loopback, nothing listens): no network."""
 
 from __future__ import annotations
 
@@ -27,7 +29,8 @@ BERT_NAME = "uncased_L-12_H-768_A-12"
 # Environment variables the scripts read: cleared so the caller's shell cannot leak in.
 SCRIPT_VARS = ("DATA_DIR", "BERT_DIR", "OUTPUT_DIR", "DOWNLOAD_DIR", "GLUE_DIR", "TPU_NAME",
                "PYTHON", "IMDB_URL", "BERT_URL", "IMDB_SHA256", "BERT_SHA256", "IMDB_SIZE",
-               "BERT_SIZE", "TRAIN_BATCH_SIZE", "DRY_RUN", "FETCH_ONLY")
+               "BERT_SIZE", "TRAIN_BATCH_SIZE", "DRY_RUN", "FETCH_ONLY", "BERT_MODEL", "BERT_MODEL_CACHE",
+               "FETCH_MIRROR")
 # Small enough for the tiny model (128 positions) and two CPU cores.
 SMALL = ["--max_seq_length=32", "--num_train_epochs=1", "--train_batch_size=4",
          "--eval_batch_size=4", "--predict_batch_size=4", "--save_checkpoints_steps=100",
@@ -276,12 +279,37 @@ def test_run_glue_mrpc_end_to_end(env, glue_dir):
     assert len(rows) == 30
 
 
-def test_run_glue_without_data_says_where_to_get_it(env, tmp_path):
-    r = run_script(RUN_GLUE, "sts-b", env=dict(env, GLUE_DIR=str(tmp_path / "glue")))
+def test_run_glue_fetches_missing_data_with_fetch_py(env, tmp_path):
+    """No STS-B in GLUE_DIR: fetch.py glue is asked for it; offline (an empty mirror) it
+    says in one line which URL to download and where to put it, and nothing is made."""
+    glue = tmp_path / "glue"
+    r = run_script(RUN_GLUE, "sts-b", env=dict(env, GLUE_DIR=str(glue), FETCH_MIRROR=str(tmp_path / "empty")))
     assert r.returncode == 1
-    assert os.path.join(str(tmp_path / "glue"), "STS-B") in r.stderr
-    assert "gluebenchmark.com" in r.stderr and "download_glue_data.py" in r.stderr
-    assert not os.path.exists(env["DOWNLOAD_DIR"])  # nothing downloaded before the check
+    assert f"fetching GLUE's STS-B into {glue}" in r.stderr
+    errors = [line for line in r.stderr.splitlines() if line.startswith("fetch.py: error:")]
+    assert errors == [f"fetch.py: error: could not download file://{tmp_path}/empty/glue/data/STS-B.zip "
+                      f"(no such file): download it by hand and put it at {glue}/STS-B.zip, then run again"]
+    assert not os.path.exists(glue / "STS-B") and os.listdir(glue) == []
+    assert not os.path.exists(env["DOWNLOAD_DIR"])  # the model comes after the data
+
+
+def test_bert_model_is_fetched_by_name_into_the_model_cache(env, tmp_path, glue_dir):
+    """BERT_MODEL=<name>: BERT_DIR defaults to the model cache's <name>/, filled by
+    fetch.py model (offline here: one line naming the zip's place in the cache)."""
+    cache = tmp_path / "cache"
+    run_env = {k: v for k, v in env.items() if k != "BERT_DIR"}
+    run_env.update(GLUE_DIR=glue_dir, BERT_MODEL="cased_L-12_H-768_A-12", BERT_MODEL_CACHE=str(cache))
+    argv = _dry_run(RUN_GLUE, run_env, "MRPC")
+    assert f"--init_checkpoint={cache}/cased_L-12_H-768_A-12/bert_model.ckpt" in argv
+    assert "--do_lower_case=False" in argv  # a cased model
+
+    r = run_script(RUN_GLUE, "MRPC", env=dict(run_env, FETCH_ONLY="1", FETCH_MIRROR=str(tmp_path / "empty")))
+    assert r.returncode == 1
+    assert (f"put it at {cache}/cased_L-12_H-768_A-12.zip, then run again" in r.stderr
+            and "bert_models/2018_10_18/cased_L-12_H-768_A-12.zip" in r.stderr)
+    assert os.listdir(cache) == []
+    r = run_script(RUN_GLUE, "MRPC", env=dict(run_env, FETCH_ONLY="1", BERT_DIR=str(tmp_path / "mine")))
+    assert r.returncode == 1 and "BERT_MODEL=cased_L-12_H-768_A-12 would be fetched into" in r.stderr
 
 
 def test_run_glue_rejects_unknown_task_and_needs_one(env):
@@ -299,12 +327,13 @@ def test_help(script):
         assert r.returncode == 0
         assert r.stdout.startswith("usage: scripts/")
         assert "TPU_NAME" in r.stdout and "DRY_RUN" in r.stdout
+        assert "BERT_MODEL" in r.stdout and "FETCH_MIRROR" in r.stdout
 
 
 def _dry_run(script, env, *args, **extra):
     # URLs that cannot be fetched: a dry run must not try.
     dry = dict(env, DRY_RUN="1", IMDB_URL="http://127.0.0.1:9/aclImdb_v1.tar.gz",
-               BERT_URL=f"http://127.0.0.1:9/{BERT_NAME}.zip", **extra)
+               BERT_URL=f"http://127.0.0.1:9/{BERT_NAME}.zip", FETCH_MIRROR="http://127.0.0.1:9", **extra)
     r = run_script(script, *args, env=dry)
     assert_ok(r)
     return r.stdout.split()
@@ -336,6 +365,15 @@ def test_dry_run_glue_recipe_and_tpu(env, tmp_path):
                  "--use_tpu", "--tpu_name=tpu-1", "--output_dir=gs://b/out"):
         assert flag in argv, flag
     assert argv[-1] == "--do_train=false"
+    assert not os.path.exists(tmp_path / "glue")
+
+
+def test_dry_run_glue_says_what_it_would_fetch(env, tmp_path):
+    r = run_script(RUN_GLUE, "MNLI", env=dict(env, DRY_RUN="1", GLUE_DIR=str(tmp_path / "glue"),
+                                               FETCH_MIRROR="http://127.0.0.1:9"))
+    assert_ok(r)
+    assert f"would fetch GLUE's MNLI,diagnostic into {tmp_path}/glue (fetch.py glue)" in r.stderr
+    assert not os.path.exists(tmp_path / "glue")
 
 
 def test_shellcheck_clean():

@@ -1,7 +1,7 @@
-"""serving.py and predict.py: the export of run_classifier.py --export_dir (numbered
-versions, TF Serving's layout; the ids signature and the raw-text one), and predictions
-on raw sentences from it equal to run_classifier.py --do_predict's, whichever the
-tokenizer path."""
+"""bert_estimator/serving (saved_model, predictor, predict_cli) and predict.py: the
+export of run_classifier.py --export_dir (numbered versions, TF Serving's layout; the
+ids signature and the raw-text one), and predictions on raw sentences from it equal to
+run_classifier.py --do_predict's, whichever the tokenizer path."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ import unicodedata
 import numpy as np
 import pytest
 
+from bert_estimator.results import output_files
 from tests.conftest import PROJECT_ROOT, edit_export_info, run_cli, write_tiny_checkpoint
 from tests.real_data import all_texts, sst2_splits
 
@@ -24,11 +25,6 @@ RUN_CLASSIFIER = os.path.join(PROJECT_ROOT, "run_classifier.py")
 PREDICT = os.path.join(PROJECT_ROOT, "predict.py")
 MAX_SEQ_LENGTH = 32
 LABELS = ["neg", "pos"]
-
-
-def read_probabilities(path) -> np.ndarray:
-    with open(path) as f:
-        return np.array([[float(x) for x in line.rstrip("\n").split("\t")] for line in f])
 
 
 def _write_csv(path, rows):
@@ -72,14 +68,14 @@ def run(finetuned_dir, task, tmp_path_factory) -> dict:
                  "--do_train", "--do_predict", "--train_batch_size=32", "--num_train_epochs=4",
                  "--learning_rate=1e-3", "--predict_batch_size=4", "--seed=3", f"--export_dir={export}"])
     assert r.returncode == 0, r.stderr[-3000:]
-    expected = read_probabilities(out / "test_results.tsv")
+    expected = np.array(output_files.read_test_results(out))
     assert expected.shape == (len(task["test_texts"]), 2)
     return {"out": out, "export": str(export), "version_dir": str(export / "1"), "expected": expected}
 
 
 @pytest.fixture(scope="module")
 def predictor(run):
-    from bert_estimator import predictor as predictor_lib
+    from bert_estimator.serving import predictor as predictor_lib
 
     with predictor_lib.load_predictor(run["export"], batch_size=4) as p:
         yield p
@@ -88,7 +84,7 @@ def predictor(run):
 @pytest.fixture(scope="module")
 def text_predictor(run):
     """The same export, predicting through its serving_text signature."""
-    from bert_estimator import predictor as predictor_lib
+    from bert_estimator.serving import predictor as predictor_lib
 
     with predictor_lib.load_predictor(run["export"], in_graph_tokenizer=True) as p:
         yield p
@@ -154,7 +150,7 @@ def test_predictions_equal_do_predict_at_any_batch_size(predictor, run, task):
 
 def test_features_are_the_training_features(predictor, task):
     import tokenization
-    from bert_estimator.features import convert_single_example
+    from bert_estimator.data.features import convert_single_example
     from processors import InputExample
 
     tokenizer = tokenization.FullTokenizer(os.path.join(predictor.export_dir, "assets.extra", "vocab.txt"))
@@ -170,7 +166,7 @@ def test_features_are_the_training_features(predictor, task):
 
 def test_dynamic_length_equals_full_padding(predictor):
     """A batch padded to its longest member gives what max_seq_length padding gives."""
-    from bert_estimator.predictor import _pad
+    from bert_estimator.serving.predictor import _pad
 
     features = [predictor.featurize(t) for t in ("wonderful", "a dull , lifeless and overlong mess")]
     short = _pad(features)
@@ -199,7 +195,7 @@ def test_predict_cli_input_file_tsv(run, task, tmp_path):
 
 
 def _run_predict(argv, capsys, monkeypatch, stdin: str | None = None):
-    from bert_estimator import predict
+    from bert_estimator.serving import predict_cli as predict
 
     if stdin is not None:
         monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin.encode("utf-8"))))
@@ -278,10 +274,10 @@ def _estimator(model_dir, init_checkpoint, num_labels, is_regression=False):
 def test_export_from_a_finetuned_init_checkpoint(finetuned_dir, run, tmp_path):
     """--do_predict only: nothing in model_dir, the fine-tuned init checkpoint is exported;
     its predictions equal the estimator's."""
-    from bert_estimator import predictor as predictor_lib
-    from bert_estimator import serving
-    from bert_estimator.features import convert_examples_to_features
-    from bert_estimator.input_pipeline import input_fn_builder
+    from bert_estimator.data.features import convert_examples_to_features
+    from bert_estimator.data.input_pipeline import input_fn_builder
+    from bert_estimator.serving import predictor as predictor_lib
+    from bert_estimator.serving import saved_model
     from processors import InputExample
 
     init = os.path.join(finetuned_dir, "bert_model.ckpt")
@@ -290,9 +286,9 @@ def test_export_from_a_finetuned_init_checkpoint(finetuned_dir, run, tmp_path):
     export.mkdir()  # an empty directory may be used
     kwargs = dict(max_seq_length=MAX_SEQ_LENGTH, vocab_file=os.path.join(finetuned_dir, "vocab.txt"),
                   do_lower_case=True, label_list=LABELS, is_regression=False)
-    with pytest.raises(serving.ExportError, match="no checkpoint to export: nothing was trained"):
-        serving.export_model(estimator, str(export), **kwargs)
-    assert serving.export_model(estimator, str(export), init_checkpoint=init, pair=False, **kwargs) == \
+    with pytest.raises(saved_model.ExportError, match="no checkpoint to export: nothing was trained"):
+        saved_model.export_model(estimator, str(export), **kwargs)
+    assert saved_model.export_model(estimator, str(export), init_checkpoint=init, pair=False, **kwargs) == \
         str(export / "1")
     assert not (tmp_path / "model_dir").exists()
     assert sorted(os.listdir(tmp_path)) == ["export"]
@@ -315,64 +311,64 @@ def test_export_from_a_finetuned_init_checkpoint(finetuned_dir, run, tmp_path):
             p.predict([("a", "b")])
 
     # Each export adds the next version; a given version is written, an existing one replaced.
-    assert serving.export_model(estimator, str(export), init_checkpoint=init, pair=False, **kwargs) == \
+    assert saved_model.export_model(estimator, str(export), init_checkpoint=init, pair=False, **kwargs) == \
         str(export / "2")
-    assert serving.export_model(estimator, str(export), init_checkpoint=init, pair=False, version=7,
+    assert saved_model.export_model(estimator, str(export), init_checkpoint=init, pair=False, version=7,
                                 **kwargs) == str(export / "7")
     before = os.path.getmtime(export / "7" / "saved_model.pb")
-    serving.export_model(estimator, str(export), init_checkpoint=init, pair=False, version=7, **kwargs)
+    saved_model.export_model(estimator, str(export), init_checkpoint=init, pair=False, version=7, **kwargs)
     assert os.path.getmtime(export / "7" / "saved_model.pb") >= before
     assert sorted(os.listdir(export)) == ["1", "2", "7"] and sorted(os.listdir(tmp_path)) == ["export"]
     with predictor_lib.load_predictor(str(export)) as p:  # the base directory: the highest version
         assert p.export_dir == str(export / "7")
     with predictor_lib.load_predictor(str(export / "2")) as p:  # or a version directory
         np.testing.assert_allclose(p.predict(texts), got, atol=1e-6, rtol=0)
-    with pytest.raises(serving.ExportError, match="must be a positive integer, got 0"):
-        serving.export_model(estimator, str(export), init_checkpoint=init, version=0, **kwargs)
+    with pytest.raises(saved_model.ExportError, match="must be a positive integer, got 0"):
+        saved_model.export_model(estimator, str(export), init_checkpoint=init, version=0, **kwargs)
 
     # A model of another interface is refused (TF Serving would serve both under one
     # name); so is a directory holding anything but versions, untouched.
-    with pytest.raises(serving.ExportError, match=r"cannot add this model to .*export: its version 1 has the "
+    with pytest.raises(saved_model.ExportError, match=r"cannot add this model to .*export: its version 1 has the "
                                                   r"labels neg, pos and serving_text inputs text, this model has "
                                                   r"the labels a, b and serving_text inputs text;"):
-        serving.export_model(estimator, str(export), init_checkpoint=init, pair=False,
+        saved_model.export_model(estimator, str(export), init_checkpoint=init, pair=False,
                              **dict(kwargs, label_list=["a", "b"]))
-    with pytest.raises(serving.ExportError, match="its version 1 has the labels neg, pos and serving_text inputs "
+    with pytest.raises(saved_model.ExportError, match="its version 1 has the labels neg, pos and serving_text inputs "
                                                   "text, this model has the labels neg, pos and serving_text "
                                                   "inputs text_a, text_b"):
-        serving.export_model(estimator, str(export), init_checkpoint=init, pair=True, **kwargs)
+        saved_model.export_model(estimator, str(export), init_checkpoint=init, pair=True, **kwargs)
     assert sorted(os.listdir(export)) == ["1", "2", "7"]
     other = tmp_path / "other"
     other.mkdir()
     (other / "notes.txt").write_text("mine")
-    with pytest.raises(serving.ExportError, match="is not empty and holds 'notes.txt', which is no earlier export"):
-        serving.export_model(estimator, str(other), init_checkpoint=init, **kwargs)
+    with pytest.raises(saved_model.ExportError, match="is not empty and holds 'notes.txt', which is no earlier export"):
+        saved_model.export_model(estimator, str(other), init_checkpoint=init, **kwargs)
     assert os.listdir(other) == ["notes.txt"]
     # An unversioned export (the layout before versions) is left alone.
     shutil.copytree(export / "1", tmp_path / "flat")
-    with pytest.raises(serving.ExportError, match="holds an unversioned export"):
-        serving.export_model(estimator, str(tmp_path / "flat"), init_checkpoint=init, **kwargs)
+    with pytest.raises(saved_model.ExportError, match="holds an unversioned export"):
+        saved_model.export_model(estimator, str(tmp_path / "flat"), init_checkpoint=init, **kwargs)
     assert sorted(os.listdir(tmp_path)) == ["export", "flat", "other"]
 
 
 def test_export_refuses_a_pretrained_init_checkpoint(tmp_path):
-    from bert_estimator import serving
+    from bert_estimator.serving import saved_model
 
     init = write_tiny_checkpoint(str(tmp_path / "pretrained"))  # no classifier layer
-    with pytest.raises(serving.ExportError, match="lacks output_weights, output_bias"):
-        serving.export_model(_estimator(tmp_path / "m", init, 2), str(tmp_path / "export"),
+    with pytest.raises(saved_model.ExportError, match="lacks output_weights, output_bias"):
+        saved_model.export_model(_estimator(tmp_path / "m", init, 2), str(tmp_path / "export"),
                              MAX_SEQ_LENGTH, os.path.join(tmp_path, "pretrained", "vocab.txt"), True,
                              LABELS, False, init_checkpoint=init)
     assert not (tmp_path / "export").exists()
 
 
 def test_regression_export_and_output(tmp_path, capsys, monkeypatch):
-    from bert_estimator import predictor as predictor_lib
-    from bert_estimator import serving
+    from bert_estimator.serving import predictor as predictor_lib
+    from bert_estimator.serving import saved_model
 
     init = write_tiny_checkpoint(str(tmp_path / "sts"), seed=5, num_labels=1)
     export = str(tmp_path / "export")
-    serving.export_model(_estimator(tmp_path / "m", init, 1, is_regression=True), export, MAX_SEQ_LENGTH,
+    saved_model.export_model(_estimator(tmp_path / "m", init, 1, is_regression=True), export, MAX_SEQ_LENGTH,
                          os.path.join(tmp_path, "sts", "vocab.txt"), True, [], True, init_checkpoint=init)
     with predictor_lib.load_predictor(export) as p:
         values = p.predict(["a man is playing a guitar", ("a man plays", "a guitar is played")])
@@ -402,11 +398,11 @@ def test_text_signature_pairs_and_truncation(finetuned_dir, task, tmp_path, pair
     """A pair model (text_a, text_b) and one that does not say (the same inputs; an
     empty text_b makes a single text): pairs, texts longer than max_seq_length, empty
     texts give the probabilities of the Python path."""
-    from bert_estimator import predictor as predictor_lib
-    from bert_estimator import serving
+    from bert_estimator.serving import predictor as predictor_lib
+    from bert_estimator.serving import saved_model
 
     init = os.path.join(finetuned_dir, "bert_model.ckpt")
-    export = serving.export_model(_estimator(tmp_path / "m", init, 2), str(tmp_path / "export"), 16,
+    export = saved_model.export_model(_estimator(tmp_path / "m", init, 2), str(tmp_path / "export"), 16,
                                   os.path.join(finetuned_dir, "vocab.txt"), True, LABELS, False, truncation=truncation,
                                   init_checkpoint=init, pair=pair)
     long_text = task["test_texts"][10]
@@ -481,11 +477,11 @@ def versions(run, tmp_path) -> str:
 
 
 def test_predict_takes_the_highest_version_or_a_version_directory(versions, capsys, monkeypatch):
-    from bert_estimator import serving
+    from bert_estimator.serving import saved_model
 
-    assert serving.export_versions(versions) == [1, 3]
-    assert serving.resolve_export_dir(versions) == os.path.join(versions, "3")
-    assert serving.resolve_export_dir(os.path.join(versions, "1")) == os.path.join(versions, "1")
+    assert saved_model.export_versions(versions) == [1, 3]
+    assert saved_model.resolve_export_dir(versions) == os.path.join(versions, "3")
+    assert saved_model.resolve_export_dir(os.path.join(versions, "1")) == os.path.join(versions, "1")
     edit_export_info(os.path.join(versions, "3"), checkpoint="the newer one")
     for export_dir, loaded in ((versions, "3"), (os.path.join(versions, "1"), "1")):
         status, out, err = _run_predict([f"--export_dir={export_dir}", "wonderful"], capsys, monkeypatch)

@@ -21,8 +21,10 @@ import tensorflow.compat.v1 as tf
 
 import modeling
 import run_classifier
-from bert_estimator import features, input_pipeline
-from processors import InputExample, InputFeatures
+from bert_estimator.data import features, input_pipeline
+from bert_estimator.data.input_features import InputFeatures
+from bert_estimator.results import output_files
+from processors import InputExample
 from tests.conftest import TINY_CONFIG, run_cli, write_tiny_checkpoint
 from tests.test_run_classifier import RUN_CLASSIFIER, model_flags, read_eval_results
 
@@ -44,8 +46,7 @@ def _cli(model_dir, data_dir, out, *extra):
 
 
 def _read_tsv(path) -> np.ndarray:
-    with open(path) as f:
-        return np.array([[float(x) for x in line.split("\t")] for line in f.read().splitlines()])
+    return np.array(output_files.read_test_results(path))
 
 
 # ------------------------------------------------------------------------- bucketing
@@ -149,13 +150,13 @@ def test_xla_and_amp_train_and_match_the_default(sentiment_dir, no_dropout_bert_
 
 
 def test_session_config_sets_the_rewrites():
-    from bert_estimator import runtime
+    from bert_estimator.training import estimator_setup
 
-    config = runtime.session_config(use_xla=True, use_amp=True)
+    config = estimator_setup.session_config(use_xla=True, use_amp=True)
     assert config.graph_options.optimizer_options.global_jit_level == tf.OptimizerOptions.ON_1
     rewrites = config.graph_options.rewrite_options
     assert rewrites.auto_mixed_precision_onednn_bfloat16 == 1  # no GPU here
-    assert runtime.session_config(use_xla=False, use_amp=False) is None
+    assert estimator_setup.session_config(use_xla=False, use_amp=False) is None
 
 
 # ------------------------------------------------------------------------------ errors

@@ -1,5 +1,6 @@
-"""scripts/reproduce_glue.py (bert_estimator/sweep.py) and bert_estimator/submission.py,
-with a FAKE run_classifier.py: no TensorFlow training.
+"""scripts/reproduce_glue.py (bert_estimator/glue/sweep.py) and
+bert_estimator/glue/submission_zip.py, with a FAKE run_classifier.py: no TensorFlow
+training.
 
 The fake (written below into each test's tmp dir) parses the flags the sweep passes,
 writes eval_results.txt with a dev metric computed from the learning rate and seed
@@ -22,7 +23,7 @@ import zipfile
 
 import pytest
 
-from bert_estimator import submission, sweep
+from bert_estimator.glue import submission_zip, sweep
 from tests.conftest import PROJECT_ROOT
 
 SHIM = os.path.join(PROJECT_ROOT, "scripts", "reproduce_glue.py")
@@ -277,6 +278,20 @@ def test_evaluation_during_training_selects_on_best_checkpoint(setup, capsys):
     assert float(row["dev"]) == pytest.approx(fake_metric("mrpc", 5e-5, 0) + 0.1)
 
 
+@pytest.mark.parametrize("extras, during", [
+    ([], False),
+    (["--evaluate_every_epoch"], True),
+    (["--evaluate_every_epoch=T"], True),
+    (["--evaluate_every_epoch=false"], False),
+    (["--noevaluate_every_epoch"], False),
+    (["--evaluate_every_n_steps=0", "--use_amp"], False),
+    (["--evaluate_every_n_steps", "50"], True),
+    (["--evaluate_every_n_steps=0x10"], True),  # absl reads integers in any base
+])
+def test_flags_after_dashes_are_read_as_run_classifier_reads_them(extras, during):
+    assert sweep.evaluates_during_training(sweep.passed_flags(extras)) is during
+
+
 def test_parallel_runs_get_a_device_each(setup, capsys, monkeypatch):
     s = setup
     monkeypatch.setenv("FAKE_SECONDS", "0.3")
@@ -389,6 +404,10 @@ BAD_INPUT = [
      "--parallel 3 needs 3 devices; $CUDA_VISIBLE_DEVICES lists 2"),
     ("two models", ["--bert_hub_module_handle", "https://tfhub.dev/x"], {}, None, "not allowed with argument"),
     ("unknown flag", ["--learning_rate", "1e-5"], {}, None, "unrecognized arguments"),
+    ("bad boolean after --", ["--", "--evaluate_every_epoch=yes"], {}, None,
+     "--evaluate_every_epoch after --: 'yes' is not a valid value"),
+    ("bad integer after --", ["--", "--evaluate_every_n_steps=1e3"], {}, None,
+     "--evaluate_every_n_steps after --: '1e3' is not a valid value"),
 ]
 
 
@@ -439,7 +458,7 @@ def runs(setup, capsys):
 
 def gather_main(args, capsys):
     try:
-        code = submission.main([str(a) for a in args])
+        code = submission_zip.main([str(a) for a in args])
     except SystemExit as e:
         code = e.code
     return (code, *capsys.readouterr())
@@ -485,7 +504,7 @@ def test_submission_bad_file_is_one_line(setup, runs, capsys, damage, message):
     code, _, err = gather_main(["--runs", *runs, "--glue_dir", setup["glue"], "--output", out], capsys)
     assert code == 1
     [line] = err.strip().splitlines()
-    assert line.startswith("python -m bert_estimator.submission: error: ") and message in line
+    assert line.startswith("python -m bert_estimator.glue.submission_zip: error: ") and message in line
     assert not out.exists()
 
 
@@ -495,12 +514,12 @@ def test_submission_two_runs_of_one_task(setup, runs, capsys):
 
 
 def test_submission_cli_runs_alone(setup, runs):
-    """python -m bert_estimator.submission, as a program: a short file is one line, exit 1."""
+    """python -m bert_estimator.glue.submission_zip, as a program: a short file is one line, exit 1."""
     _drop_last_row(runs[1] / "CoLA.tsv")
-    r = subprocess.run([sys.executable, "-m", "bert_estimator.submission", "--runs", *map(str, runs), "--glue_dir",
+    r = subprocess.run([sys.executable, "-m", "bert_estimator.glue.submission_zip", "--runs", *map(str, runs), "--glue_dir",
                         str(setup["glue"]), "--output", str(setup["tmp"] / "submission.zip")],
                        capture_output=True, text=True, cwd=PROJECT_ROOT, env=dict(os.environ, **ENV), timeout=120)
     assert r.returncode == 1
     assert r.stderr.strip().splitlines() == [
-        f"python -m bert_estimator.submission: error: {runs[1] / 'CoLA.tsv'} has {COLA_TEST_ROWS - 1} rows, "
+        f"python -m bert_estimator.glue.submission_zip: error: {runs[1] / 'CoLA.tsv'} has {COLA_TEST_ROWS - 1} rows, "
         f"expected {COLA_TEST_ROWS} (one per row of the task's test file)"]

@@ -92,7 +92,7 @@ def vocab_file() -> str:
 @pytest.fixture(scope="module")
 def snippets() -> list[str]:
     """The 23,703 texts of the four vaderSentiment ground-truth files (tests/real_data.py)."""
-    from bert_estimator import assets
+    from bert_estimator.data import assets
 
     texts = [t.text for t in all_texts()]
     assert len(texts) == REAL_SNIPPETS
@@ -126,7 +126,7 @@ def _decode_words(ragged) -> list[list[str]]:
 def tokenizers(request, vocab_file):
     """(FullTokenizer, in-graph ids, in-graph words) for one casing."""
     import tokenization
-    from bert_estimator import text_signature as ts
+    from bert_estimator.serving import text_signature as ts
 
     lower = request.param
     spec = ts.TokenizerSpec.from_vocab_file(vocab_file, lower, 128)
@@ -189,7 +189,7 @@ def test_greek_final_sigma_and_reordering_are_exercised():
     """The two context rules the per-character tables cannot express, seen through the
     words: ς at a word's end, and NFD's reordering of spacing combining marks."""
     import tokenization
-    from bert_estimator import text_signature as ts
+    from bert_estimator.serving import text_signature as ts
 
     words = Graph(lambda texts: ts.basic_tokenize(texts, True))
     cases = {"ΟΔΟΣ. ΣΑΣ ΑΣ'Α": ["οδος", ".", "σας", "ασ", "'", "α"],  # ' is case-ignorable
@@ -204,8 +204,8 @@ def test_kept_tokens_closed_form_equals_the_python_truncation():
     """`kept_tokens` against `_truncate_seq_pair` and `truncate_single`, exhaustively."""
     import tensorflow.compat.v1 as tf
 
-    from bert_estimator import text_signature as ts
-    from bert_estimator.features import _truncate_seq_pair, truncate_single
+    from bert_estimator.data.features import _truncate_seq_pair, truncate_single
+    from bert_estimator.serving import text_signature as ts
 
     for max_seq_length in (3, 4, 5, 8, 9, 12):
         for strategy in ("head", "tail", "head_tail"):
@@ -232,8 +232,8 @@ def test_features_equal_convert_single_example(vocab_file, max_seq_length, trunc
     import tensorflow.compat.v1 as tf
 
     import tokenization
-    from bert_estimator import text_signature as ts
-    from bert_estimator.features import convert_single_example
+    from bert_estimator.data.features import convert_single_example
+    from bert_estimator.serving import text_signature as ts
     from processors.base import InputExample
 
     spec = ts.TokenizerSpec.from_vocab_file(vocab_file, True, max_seq_length, truncation)
@@ -271,7 +271,7 @@ def test_only_core_tensorflow_ops(vocab_file):
     import tensorflow.compat.v1 as tf
     from tensorflow.python.framework import op_def_registry
 
-    from bert_estimator import text_signature as ts
+    from bert_estimator.serving import text_signature as ts
 
     spec = ts.TokenizerSpec.from_vocab_file(vocab_file, True, 128)
     with tf.Graph().as_default() as graph:
@@ -287,7 +287,7 @@ def test_only_core_tensorflow_ops(vocab_file):
 
 
 def test_tables_follow_this_pythons_unicode():
-    from bert_estimator import text_signature as ts
+    from bert_estimator.serving import text_signature as ts
 
     tables = ts.unicode_tables()
     assert tables.unidata_version == unicodedata.unidata_version

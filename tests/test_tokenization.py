@@ -3,7 +3,7 @@ token-for-token agreement with Google's original code (real corpora and adversar
 Unicode) and with Hugging Face `tokenizers`, and the error paths.
 
 The real texts and the uncased vocabulary come from the package index through
-`bert_estimator.assets` (tests/real_data.py)."""
+`bert_estimator.data.assets` (tests/real_data.py)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import random
 import pytest
 
 import tokenization
-from bert_estimator import reference
 from tests import real_data
+from tests.support import reference
 
 needs_reference = pytest.mark.skipif(
     not reference.available(), reason="bert-tensorflow (the original code) or tf_slim not installed"

@@ -9,7 +9,6 @@ import os
 import pytest
 
 import processors
-from bert_estimator import reference
 from processors import REGRESSION, DataError
 from processors.glue import (
     ColaProcessor,
@@ -26,6 +25,7 @@ from processors.glue import (
 from processors.xnli import XnliProcessor
 from tests.processors.helpers import as_tuples, tsv, write
 from tests.real_data import GLUE_SIZES, all_texts, glue_dir, glue_files, glue_style, write_glue
+from tests.support import reference
 
 needs_reference = pytest.mark.skipif(not reference.available(), reason="bert-tensorflow reference not installed")
 
