@@ -96,6 +96,10 @@ flags.DEFINE_bool("allow_casing_mismatch", False,
                   "Go on when --do_lower_case contradicts the model's casing: the tokenizer_config.json "
                   "beside the checkpoint (convert_checkpoint.py writes it), or, with none, the vocabulary "
                   "(a cased vocab lower-cased, or an uncased one not). Off: such a run stops.")
+flags.DEFINE_bool("reinitialize_head", False,
+                  "Restore everything of --init_checkpoint but its classifier layer (output_weights, "
+                  "output_bias), which starts from random: to fine-tune a classifier of another label count "
+                  "on this task. Off: such a checkpoint stops the run with a shape error.")
 flags.DEFINE_integer("max_seq_length", 128,
                      "Length in WordPiece tokens every example is truncated or padded to.")
 flags.DEFINE_bool("do_train", False, "Run training.")
@@ -133,7 +137,9 @@ flags.DEFINE_enum("truncation_strategy", "head", ["head", "tail", "head_tail"],
                   "How single texts longer than max_seq_length are cut: keep the head (the "
                   "original), the tail, or head+tail (Sun et al. 2019, best for long reviews).")
 flags.DEFINE_string("xnli_language", "zh", "XNLI language (the original hard-coded zh).")
-flags.DEFINE_string("text_column", None, "csv task: column holding the (first) text (default: text).")
+flags.DEFINE_string("text_column", None, "csv task: column holding the (first) text (default: text); several "
+                    "comma-separated columns (title,body) are joined with a space, as transformers' "
+                    "--text_column_names.")
 flags.DEFINE_string("text_b_column", None, "csv task: column holding the second text of pairs (default: none, "
                     "single texts).")
 flags.DEFINE_string("label_column", None, "csv task: column holding the label (default: label).")
@@ -142,13 +148,19 @@ flags.DEFINE_list("labels", None, "csv task: the label list, in class-id order "
 flags.DEFINE_string("train_file", None, "csv task: train file name inside --data_dir (default: train.csv).")
 flags.DEFINE_string("dev_file", None, "csv task: dev file name inside --data_dir (default: dev.csv).")
 flags.DEFINE_string("test_file", None, "csv task: test file name inside --data_dir (default: test.csv).")
+flags.DEFINE_enum("problem_type", None, ["regression", "single_label_classification"],
+                  "csv task: regression (one real-valued output, mean squared error, as STS-B) or a class per "
+                  "label. Default: classification with --labels; else regression when the train labels are "
+                  "numbers not all whole, and a stop asking for this flag when they are over 20 distinct whole "
+                  "numbers (docs/TASKS.md).")
 flags.DEFINE_enum("imdb_dev_split", None, ["test", "heldout"],
                   "imdb task: evaluate on the test split, or on a seeded held-out slice of train (default: test).")
 flags.DEFINE_float("dev_fraction", None, "imdb task with --imdb_dev_split=heldout: the fraction of train held out "
                    "(default: 0.1).")
 flags.DEFINE_string("export_dir", None,
                     "After the other steps, export a SavedModel with a serving signature here "
-                    "(plus the vocab and labels), for predict.py.")
+                    "(plus the vocab and labels), for predict.py. Alone (no --do_train, --do_eval or "
+                    "--do_predict) it exports the last checkpoint of --output_dir again.")
 flags.DEFINE_integer("export_version", None,
                      "With --export_dir: the numbered version subdirectory to write (TF Serving's layout; a "
                      "positive integer, an existing version is replaced). Default: the next free number, 1 in "
@@ -200,6 +212,13 @@ flags.DEFINE_integer("early_stopping_patience", 0,
 flags.DEFINE_enum("predict_from", "last", ["last", "best"],
                   "The checkpoint --do_predict and --export_dir use: the last one, or the best one of "
                   "the evaluations during training (best/).")
+flags.DEFINE_bool("allow_untrained_head", False,
+                  "Evaluate or predict with a classifier layer no training wrote: no checkpoint in --output_dir "
+                  "and an --init_checkpoint without output_weights (a pre-trained model), i.e. a random head. "
+                  "Off: such a run stops.")
+flags.DEFINE_bool("allow_single_label", False,
+                  "Train on a training set whose examples all carry one label. Off: such a run stops "
+                  "(a file sorted by label, cut in two, gives one).")
 # Speed (docs/BENCHMARKS.md). All off by default: the original's behaviour.
 flags.DEFINE_bool("bucket_by_length", False,
                   "Pad each batch only to its longest member; in training, also group examples of "
@@ -232,15 +251,16 @@ ORIGINAL_FLAGS = ("data_dir", "bert_config_file", "task_name", "vocab_file", "ou
 FLAG_GROUPS = (
     ("Required (--vocab_file and --bert_config_file unless --bert_hub_module_handle)", ("data_dir", "task_name", "output_dir", "vocab_file", "bert_config_file")),
     ("What to run", ("do_train", "do_eval", "do_predict", "export_dir", "export_version")),
-    ("Model and tokenizer", ("init_checkpoint", "bert_hub_module_handle", "do_lower_case", "allow_casing_mismatch",
-                             "max_seq_length", "truncation_strategy")),
+    ("Model and tokenizer", ("init_checkpoint", "bert_hub_module_handle", "reinitialize_head", "do_lower_case",
+                             "allow_casing_mismatch", "max_seq_length", "truncation_strategy")),
     ("Training", ("train_batch_size", "learning_rate", "num_train_epochs", "warmup_proportion", "seed",
-                  "shuffle_buffer_size", "adam_bias_correction", "save_checkpoints_steps", "keep_checkpoint_max")),
+                  "shuffle_buffer_size", "adam_bias_correction", "save_checkpoints_steps", "keep_checkpoint_max",
+                  "allow_single_label")),
     ("Evaluation and prediction", ("eval_batch_size", "predict_batch_size", "evaluate_every_n_steps",
                                    "evaluate_every_epoch", "best_metric", "early_stopping_patience",
-                                   "predict_from", "write_reports")),
+                                   "predict_from", "allow_untrained_head", "write_reports")),
     ("Task options", ("xnli_language", "text_column", "text_b_column", "label_column", "labels", "train_file",
-                      "dev_file", "test_file", "imdb_dev_split", "dev_fraction")),
+                      "dev_file", "test_file", "problem_type", "imdb_dev_split", "dev_fraction")),
     ("Speed", ("bucket_by_length", "fixed_padding", "use_xla", "use_amp", "num_accumulation_steps")),
     ("Devices", ("use_tpu", "tpu_name", "tpu_zone", "gcp_project", "master", "num_tpu_cores", "tpu_job_name",
                  "iterations_per_loop", "distribution_strategy", "num_gpus")),
@@ -307,8 +327,12 @@ def create_model(bert_config, is_training, input_ids, input_mask, segment_ids, l
 def model_fn_builder(bert_config, num_labels, init_checkpoint, learning_rate, num_train_steps,
                      num_warmup_steps, use_tpu, use_one_hot_embeddings, is_regression=False,
                      hub_module_handle=None, num_accumulation_steps=1, use_amp=False,
-                     adam_bias_correction=False):
+                     adam_bias_correction=False, reinitialize_head=False):
     """Returns the `model_fn(features, labels, mode, params)` closure for TPUEstimator.
+
+    `reinitialize_head` (--reinitialize_head) restores everything of `init_checkpoint` but
+    its classifier layer (`output_weights`, `output_bias`), which keeps its random
+    initialisation: a fine-tuned classifier of another label count as the start.
 
     `num_accumulation_steps`, `use_amp` and `adam_bias_correction` reach
     `optimization.create_optimizer` as its `build_train_op` hook,
@@ -342,6 +366,11 @@ def model_fn_builder(bert_config, num_labels, init_checkpoint, learning_rate, nu
         if init_checkpoint:
             assignment_map, initialized_variable_names = modeling.get_assignment_map_from_checkpoint(
                 tvars, init_checkpoint)
+            if reinitialize_head:
+                for name in checks.CLASSIFIER_HEAD:
+                    assignment_map.pop(name, None)
+                    initialized_variable_names.pop(name, None)
+                    initialized_variable_names.pop(f"{name}:0", None)
             if use_tpu:
                 # On TPU the restore must happen inside the scaffold (on the host).
                 def tpu_scaffold():
@@ -358,7 +387,8 @@ def model_fn_builder(bert_config, num_labels, init_checkpoint, learning_rate, nu
             tf.logging.info("  name = %s, shape = %s%s", var.name, var.shape, init_string)
 
         if mode == tf.estimator.ModeKeys.TRAIN:
-            tf.add_to_collection(TRAIN_LOSS, total_loss)  # for the progress lines (ProgressHook)
+            if not use_tpu:  # for the progress lines (ProgressHook); on TPU the loss lives on the device
+                tf.add_to_collection(TRAIN_LOSS, total_loss)
             train_op = optimization.create_optimizer(
                 total_loss, learning_rate, num_train_steps, num_warmup_steps, use_tpu,
                 build_train_op=TrainOpOptions(num_accumulation_steps=num_accumulation_steps, use_amp=use_amp,
@@ -436,7 +466,7 @@ def train(estimator, examples, label_list, tokenizer, settings: RecordSettings, 
         input_file=record_file, seq_length=settings.max_seq_length, is_training=True,
         drop_remainder=True, is_regression=settings.is_regression, bucket_by_length=settings.bucket_by_length,
         shuffle_buffer_size=shuffle_buffer_size, num_examples=len(examples))
-    resumed_from = estimator.latest_checkpoint()
+    resumed_from = tf.train.latest_checkpoint(settings.output_dir)
     if resumed_from:
         console.show("Resuming training from %s", resumed_from)
     preemption = PreemptionHook(runs_per_step=num_accumulation_steps)
@@ -488,7 +518,7 @@ def evaluate(estimator, examples, label_list, tokenizer, settings: RecordSetting
     console.show("***** Eval results *****")
     for key in sorted(result):
         console.show("  %s = %s", key, result[key])
-    console.show("Wrote %s", output_files.write_eval_results(settings.output_dir, result))
+    console.show("Wrote %s", output_files.write_eval_results(settings.output_dir, result, checkpoint_path))
     if write_reports:
         from bert_estimator.results import reports  # matplotlib and scikit-learn: only when reporting
 
@@ -569,15 +599,42 @@ def evaluation_during_training(estimator, examples, label_list, tokenizer, setti
 
 
 # ---------------------------------------------------------------------------------- main
-def read_examples(processor, data_dir: str, *, do_train: bool, do_eval: bool, do_predict: bool):
+def read_examples(processor, data_dir: str, *, do_train: bool, do_eval: bool, do_predict: bool,
+                  task_name: str = "", allow_single_label: bool = True):
     """(train, dev, test) examples of the steps asked for (None for the others), all
-    read before anything is written, so bad data stops the run early."""
+    read before anything is written, so bad data stops the run early. A classification
+    training set of one label stops the run unless `allow_single_label`
+    (`checks.check_label_variety`)."""
     train_examples = processor.get_train_examples(data_dir) if do_train else None
+    if train_examples is not None and processor.output_mode != processors.REGRESSION:
+        # before the dev set, whose other labels a label list taken from train would not know
+        checks.check_label_variety(train_examples, processor.get_labels(), task_name=task_name,
+                                   allow=allow_single_label)
     eval_examples = processor.get_dev_examples(data_dir) if do_eval else None
     predict_examples = processor.get_test_examples(data_dir) if do_predict else None
     if processor.output_mode != processors.REGRESSION:
         processors.check_labels(processor.get_labels(), {"train": train_examples, "dev": eval_examples})
     return train_examples, eval_examples, predict_examples
+
+
+def reads_pairs(processor, data_dir: str, examples) -> bool:
+    """Whether the task's examples are sentence pairs (what an export records): of the
+    first of `examples` (train, dev, test; None for a split not read) that holds any;
+    with none read (an export alone), of the train split, else of the dev or the test
+    split, the first that reads (the first one's error when none does)."""
+    read = next((split for split in examples if split), None)
+    if read is None:
+        error = None
+        for get_examples in (processor.get_train_examples, processor.get_dev_examples,
+                             processor.get_test_examples):
+            try:
+                read = get_examples(data_dir)
+                break
+            except processors.DataError as e:
+                error = error or e
+        if read is None:
+            raise error
+    return any(e.text_b is not None for e in read)
 
 
 def training_steps(num_examples: int, *, train_batch_size: int, num_train_epochs: float,
@@ -597,7 +654,8 @@ def show_settings(settings: Settings, label_list, is_regression: bool, examples,
     counts = ", ".join(f"{len(split)} {name}" for name, split in zip(("train", "dev", "test"), examples)
                        if split is not None)
     labels = "regression (one value)" if is_regression else f"{len(label_list)} labels ({', '.join(label_list)})"
-    console.show("Task %s: %s; examples: %s (from %s)", settings.task_name, labels, counts, settings.data_dir)
+    console.show("Task %s: %s; examples: %s (from %s)", settings.task_name, labels, counts or "none read",
+                 settings.data_dir)
     model = settings.bert_hub_module_handle or settings.init_checkpoint or "random weights (no --init_checkpoint)"
     console.show("Model: %s; max_seq_length %d, do_lower_case %s", model, settings.max_seq_length,
                  settings.do_lower_case)
@@ -635,13 +693,28 @@ def run(settings: Settings, run_log: console.RunLog):
     num_labels = 1 if is_regression else len(label_list)
     train_examples, eval_examples, predict_examples = read_examples(
         processor, settings.data_dir, do_train=settings.do_train, do_eval=settings.do_eval,
-        do_predict=settings.do_predict)
+        do_predict=settings.do_predict, task_name=settings.task_name,
+        allow_single_label=settings.allow_single_label)
+    pair = reads_pairs(processor, settings.data_dir, (train_examples, eval_examples, predict_examples)) \
+        if settings.export_dir else None
     num_train_steps, num_warmup_steps = training_steps(
         len(train_examples), train_batch_size=settings.train_batch_size,
         num_train_epochs=settings.num_train_epochs,
         warmup_proportion=settings.warmup_proportion) if settings.do_train else (None, None)
     if settings.init_checkpoint:
-        check_init_checkpoint(bert_config, settings.init_checkpoint, num_labels, is_regression)
+        check_init_checkpoint(bert_config, settings.init_checkpoint, num_labels, is_regression,
+                              reinitialize_head=settings.reinitialize_head)
+    # A latest checkpoint that cannot be read: training goes back to the newest intact
+    # one (inside the lock, below); the other steps would restore it, so they stop. With
+    # multi-worker training the chief, which holds the lock, does it alone.
+    writes_checkpoints = settings.distribution_strategy != "multi_worker_mirrored" or distribution.is_chief()
+    damaged = estimator_setup.find_damaged_checkpoints(settings.output_dir) \
+        if writes_checkpoints and tf.io.gfile.isdir(settings.output_dir) else None
+    if damaged is not None:
+        estimator_setup.check_can_go_back(settings.output_dir, damaged)
+        if not settings.do_train:
+            raise UsageError(f"{damaged.describe()}: rerun with --do_train to go back to {damaged.intact}, the "
+                             "newest intact checkpoint, and train from there")
     best_metric = settings.best_metric or evaluation.main_metric(settings.task_name, is_regression)
     evaluation.check_best_metric(best_metric, settings.task_name, num_labels, is_regression)
     during_training = checks.evaluates_during_training(settings.evaluate_every_n_steps,
@@ -650,13 +723,20 @@ def run(settings: Settings, run_log: console.RunLog):
     # training leaves best/ as it is: chosen now, and --predict_from=best without one stops
     # here; otherwise after training and evaluation, which keep the best in best/.
     checkpoint_path = None if during_training else chosen_checkpoint(settings.predict_from, settings.output_dir)
+    checks.check_trained_head(settings)
     checks.make_output_dir(settings.output_dir)
-    log_file = run_log.attach_log_file(settings.output_dir)
+    log_file = run_log.attach_log_file(log_file_path(settings.distribution_strategy, settings.output_dir))
     show_settings(settings, label_list, is_regression, (train_examples, eval_examples, predict_examples),
                   num_train_steps, num_warmup_steps, log_file)
 
     # The steps.
     with output_dir_lock(settings.distribution_strategy, settings.output_dir):
+        if damaged is not None:
+            estimator_setup.go_back_to_intact_checkpoint(settings.output_dir, damaged)
+        if settings.reinitialize_head:
+            console.show("--reinitialize_head: the classifier layer (output_weights, output_bias) is not restored "
+                         "from %s; a new one of %d outputs starts from random", settings.init_checkpoint,
+                         num_labels)
         model_fn = model_fn_from_settings(settings, bert_config, num_labels, is_regression, num_train_steps,
                                           num_warmup_steps)
         estimator = estimator_setup.make_estimator(model_fn, settings)
@@ -690,11 +770,9 @@ def run(settings: Settings, run_log: console.RunLog):
             write_glue_submission(estimator, processor, settings.data_dir, rows, label_list, tokenizer, records,
                                   batch_size=settings.predict_batch_size, checkpoint_path=checkpoint_path)
         if settings.export_dir:
-            examples = train_examples or eval_examples or predict_examples
             export(estimator, settings.export_dir, records, vocab_file=vocab_file, do_lower_case=do_lower_case,
                    label_list=label_list, init_checkpoint=settings.init_checkpoint,
-                   checkpoint_path=checkpoint_path, pair=any(e.text_b is not None for e in examples),
-                   version=settings.export_version)
+                   checkpoint_path=checkpoint_path, pair=pair, version=settings.export_version)
 
 
 def chosen_checkpoint(predict_from: str, output_dir: str) -> str | None:
@@ -710,21 +788,24 @@ def chosen_checkpoint(predict_from: str, output_dir: str) -> str | None:
     return path
 
 
-def check_init_checkpoint(bert_config, init_checkpoint, num_labels, is_regression):
-    """Stops before anything is written when the checkpoint's shapes do not fit the model."""
+def check_init_checkpoint(bert_config, init_checkpoint, num_labels, is_regression, reinitialize_head=False):
+    """Stops before anything is written when the checkpoint's shapes do not fit the model
+    (its classifier layer aside with `reinitialize_head`: that is not restored)."""
 
     def build_model():
         ids = tf.zeros([1, 8], tf.int32)
         labels = tf.zeros([1], tf.float32 if is_regression else tf.int32)
         create_model(bert_config, False, ids, ids, ids, labels, num_labels, False, is_regression)
 
-    checks.check_checkpoint_fits(build_model, init_checkpoint)
+    checks.check_checkpoint_fits(build_model, init_checkpoint,
+                                 skip=checks.CLASSIFIER_HEAD if reinitialize_head else ())
 
 
 def model_fn_from_settings(settings: Settings, bert_config, num_labels, is_regression, num_train_steps,
                            num_warmup_steps):
     """`model_fn_builder` with the run's --init_checkpoint, --learning_rate, --use_tpu,
-    --bert_hub_module_handle, --num_accumulation_steps, --use_amp and --adam_bias_correction."""
+    --bert_hub_module_handle, --num_accumulation_steps, --use_amp, --adam_bias_correction and
+    --reinitialize_head."""
     return model_fn_builder(
         bert_config=bert_config,
         num_labels=num_labels,
@@ -738,7 +819,8 @@ def model_fn_from_settings(settings: Settings, bert_config, num_labels, is_regre
         hub_module_handle=settings.bert_hub_module_handle,
         num_accumulation_steps=settings.num_accumulation_steps,
         use_amp=settings.use_amp,
-        adam_bias_correction=settings.adam_bias_correction)
+        adam_bias_correction=settings.adam_bias_correction,
+        reinitialize_head=settings.reinitialize_head)
 
 
 def output_dir_lock(distribution_strategy: str, output_dir: str):
@@ -748,6 +830,13 @@ def output_dir_lock(distribution_strategy: str, output_dir: str):
         if not distribution.is_chief():
             return contextlib.nullcontext()
     return OutputDirLock(output_dir)
+
+
+def log_file_path(distribution_strategy: str, output_dir: str) -> str:
+    """The run's full log: run_classifier.log, each worker's own with multi-worker training."""
+    if distribution_strategy == "multi_worker_mirrored":
+        return distribution.task_file(output_dir, "run_classifier", "log")
+    return os.path.join(output_dir, console.LOG_FILE)
 
 
 def train_record_file(distribution_strategy: str, output_dir: str) -> str:

@@ -74,6 +74,7 @@ OPTION_FLAGS = {
     "test_file": "test_file",
     "imdb_dev_split": "imdb_dev_split",
     "dev_fraction": "dev_fraction",
+    "problem_type": "problem_type",
 }
 
 

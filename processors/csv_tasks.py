@@ -27,6 +27,13 @@ Examples: text_a from `text_column`, text_b from `text_b_column` (None: single t
 label from `label_column`, stripped of surrounding spaces. guids `<set>-<i>`, `i` the
 0-based data row (the header not counted): `train-0`, `dev-0`, `test-0`.
 
+Several text columns: `text_column` may name several columns, comma-separated
+(`"title,body"`, or a list); text_a is then their values joined with one space
+(`TEXT_COLUMN_SEPARATOR`), in the order given, empty values included, as
+transformers' `run_classification.py --text_column_names` joins them. (Runs of
+whitespace give the same tokens as one space, so an empty column changes nothing.) A
+column name therefore cannot hold a comma. Each column must exist in each file.
+
 Test files may lack the label column, or leave it empty: those examples get the first
 label (predictions never read it); a test label outside the list also becomes the
 first label.
@@ -38,6 +45,30 @@ the data directory before `get_labels()` is called: pass `data_dir` to the
 constructor (run_classifier does, from --data_dir), or call a `get_*_examples` first;
 the directory given first is used, and the list is computed once. `get_*_examples`
 always read the directory they are given.
+
+Regression or classification (`problem_type`, transformers' names):
+
+* `"regression"`: one real-valued output trained with mean squared error, as STS-B:
+  `output_mode` is `"regression"`, `get_labels()` is empty, train and dev labels are
+  floats (a label that is not a finite number is a `DataError` naming the row), test
+  labels a float where the file has a number, else None (predictions never read them).
+  Not with `labels`.
+* `"single_label_classification"`: a class per label, as above.
+* None (the default): classification when `labels` is given; else the train file's
+  label column decides (`detect_problem_type`), once, when `get_labels()` or
+  `output_mode` is first asked for:
+
+  - numbers of which at least one is not a whole number (`3.5`): regression, and the
+    console says so and why (`console.show`). A fractional value is never a class id
+    in practice, and this is what transformers' `run_glue.py` does with a float label
+    column; training one class per distinct score (the issue's 715-class classifier of
+    mean ratings) is never what was meant.
+  - whole numbers only, more than `MAX_DETECTED_CLASSES` (20) distinct ones: the run
+    stops with one line (`DataError`) asking for `problem_type` (`--problem_type`) or
+    `labels`. Such a column is as likely a score (0-100 ratings, years) as class ids
+    (77 banking intents), and either guess trains a useless model in silence; the user
+    knows which it is, and saying so costs one flag.
+  - anything else (words, or at most 20 distinct whole numbers): classification.
 """
 
 from __future__ import annotations
@@ -48,7 +79,24 @@ import math
 import os
 from typing import Optional, Sequence, Union
 
-from processors.base import DataError, DataProcessor, InputExample, check_label, read_text
+from bert_estimator.core import console
+from bert_estimator.core.errors import UsageError
+from processors.base import (
+    CLASSIFICATION,
+    REGRESSION,
+    DataError,
+    DataProcessor,
+    InputExample,
+    check_label,
+    read_text,
+)
+
+# What joins the values of several text columns into text_a (transformers' choice).
+TEXT_COLUMN_SEPARATOR = " "
+# `problem_type` values (transformers' names) and the output mode of each.
+PROBLEM_TYPES = {"regression": REGRESSION, "single_label_classification": CLASSIFICATION}
+# Above this many distinct whole numbers a label column is ambiguous (score or class ids?).
+MAX_DETECTED_CLASSES = 20
 
 
 def read_table(path: str, delimiter: Optional[str] = None) -> tuple[list[str], list[list[Optional[str]]]]:
@@ -120,11 +168,61 @@ def _sort_labels(labels) -> list[str]:
     return [x for _, x in sorted(zip(values, labels))]
 
 
-class CsvProcessor(DataProcessor):
-    """Single-text or text-pair classification from CSV/TSV files with named columns.
+def _number(value: Optional[str]) -> Optional[float]:
+    """`value` as a finite float; None when it is no number (or nan, inf)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def detect_problem_type(labels: Sequence[str], where: str) -> tuple[str, str]:
+    """The problem type of a label column without `problem_type` or `labels` (module
+    docstring): ("regression", why) or ("single_label_classification", "").
 
     Args:
-      text_column: column of the (first) text.
+      labels: the column's values (stripped, none empty), one per data row.
+      where: the column and file, e.g. "label column 'score' of /d/train.csv", for messages.
+
+    Raises:
+      DataError: more than `MAX_DETECTED_CLASSES` distinct whole numbers (ambiguous).
+    """
+    numbers = [_number(label) for label in labels]
+    if not numbers or any(n is None for n in numbers):
+        return "single_label_classification", ""
+    distinct = sorted(set(numbers))
+    fractional = [label for label, n in zip(labels, numbers) if not n.is_integer()]
+    if fractional:
+        return "regression", (f"{where} holds numbers ({len(distinct)} distinct, from {distinct[0]:g} to "
+                              f"{distinct[-1]:g}), {len(fractional)} of {len(labels)} not whole (e.g. "
+                              f"{fractional[0]})")
+    if len(distinct) > MAX_DETECTED_CLASSES:
+        raise DataError(f"{where} holds {len(distinct)} distinct whole numbers (from {distinct[0]:g} to "
+                        f"{distinct[-1]:g}): a score or class ids? Pass --problem_type=regression to predict "
+                        f"the number, or --problem_type=single_label_classification (or --labels) to make a "
+                        f"class of each")
+    return "single_label_classification", ""
+
+
+class _OutputMode:
+    """`CsvProcessor.output_mode`: on the class, the default ("classification", as every
+    task's class says); on a processor, the mode of its `problem_type` (read from the
+    train file when not given, see the module docstring)."""
+
+    def __get__(self, processor: Optional[CsvProcessor], owner: type) -> str:
+        if processor is None:
+            return CLASSIFICATION
+        return PROBLEM_TYPES[processor.problem_type_in_use()]
+
+
+class CsvProcessor(DataProcessor):
+    """Single-text or text-pair classification, or regression, from CSV/TSV files with
+    named columns.
+
+    Args:
+      text_column: column of the (first) text; several comma-separated names (or a
+        list) join their values with `TEXT_COLUMN_SEPARATOR` (a space).
       text_b_column: column of the second text of pairs; None for single texts.
       label_column: column of the label.
       labels: the label list in class-id order (list, or comma-separated str); None to
@@ -133,11 +231,19 @@ class CsvProcessor(DataProcessor):
       train_file, dev_file, test_file: file names inside the data directory.
       data_dir: where to find the train file when `labels` is None and `get_labels()`
         is called before any `get_*_examples`.
+      problem_type: "regression", "single_label_classification", or None to decide
+        from `labels` and the train file (module docstring).
+
+    Raises:
+      ValueError: bad `labels`, `text_column` or `problem_type`.
+      UsageError: `labels` with `problem_type="regression"`.
     """
+
+    output_mode = _OutputMode()
 
     def __init__(
         self,
-        text_column: str = "text",
+        text_column: Union[str, Sequence[str]] = "text",
         text_b_column: Optional[str] = None,
         label_column: str = "label",
         labels: Optional[Union[str, Sequence[str]]] = None,
@@ -146,8 +252,10 @@ class CsvProcessor(DataProcessor):
         dev_file: str = "dev.csv",
         test_file: str = "test.csv",
         data_dir: Optional[str] = None,
+        problem_type: Optional[str] = None,
     ):
         self.text_column = text_column
+        self.text_columns = _parse_names(text_column, "text_column")
         self.text_b_column = text_b_column or None
         self.label_column = label_column
         self.delimiter = delimiter
@@ -155,7 +263,13 @@ class CsvProcessor(DataProcessor):
         self.dev_file = dev_file
         self.test_file = test_file
         self.data_dir = data_dir
+        if problem_type is not None and problem_type not in PROBLEM_TYPES:
+            raise ValueError(f"problem_type must be one of {', '.join(PROBLEM_TYPES)}, got {problem_type!r}")
+        if problem_type == "regression" and labels is not None:
+            raise UsageError("--labels lists classes: not with --problem_type=regression (one real-valued output)")
+        self.problem_type = problem_type
         self._labels = _parse_labels(labels) if labels is not None else None
+        self._problem_type = problem_type or ("single_label_classification" if labels is not None else None)
 
     def get_train_examples(self, data_dir: str) -> list[InputExample]:
         return self._create_examples(data_dir, self.train_file, "train")
@@ -167,64 +281,117 @@ class CsvProcessor(DataProcessor):
         return self._create_examples(data_dir, self.test_file, "test")
 
     def get_labels(self) -> list[str]:
+        """The label list in class-id order; [] for regression."""
+        if self.problem_type_in_use() == "regression":
+            return []
         if self._labels is None:
-            if self.data_dir is None:
-                raise ValueError(
-                    "csv task: no label list; pass labels=... (--labels), or data_dir so that "
-                    "the labels of the train file can be used"
-                )
-            self._labels = self._infer_labels(os.path.join(self.data_dir, self.train_file))
+            self._labels = self._infer_labels(self._train_path())
         return list(self._labels)
 
+    def problem_type_in_use(self) -> str:
+        """"regression" or "single_label_classification": `problem_type`, else
+        decided from `labels` and the train file once (`detect_problem_type`), the
+        console told when that makes a regression.
+
+        Raises:
+          ValueError: the train file is needed but there is no data directory.
+          DataError: the train file's label column is ambiguous (or unreadable).
+        """
+        if self._problem_type is None:
+            path = self._train_path()
+            labels = self._train_labels(path)
+            where = f"label column {self.label_column!r} of {path}"
+            self._problem_type, why = detect_problem_type(labels, where)
+            if self._problem_type == "regression":
+                console.show("csv task: regression (one output, mean squared error), since the %s; "
+                             "--problem_type=single_label_classification would make a class of each", why)
+            else:
+                self._labels = _sort_labels(set(labels))
+        return self._problem_type
+
     # ------------------------------------------------------------------ internals
-    def _infer_labels(self, path: str) -> list[str]:
+    def _train_path(self) -> str:
+        if self.data_dir is None:
+            raise ValueError(
+                "csv task: no label list; pass labels=... (--labels) or problem_type=... "
+                "(--problem_type), or data_dir so that the labels of the train file can be used"
+            )
+        return os.path.join(self.data_dir, self.train_file)
+
+    def _train_labels(self, path: str) -> list[str]:
+        """The stripped labels of the train file, one per data row; DataError for an empty one."""
         header, rows = read_table(path, self.delimiter)
         col = column_index(path, header, self.label_column)
-        found = set()
+        labels = []
         for i, row in enumerate(rows):
             label = _strip(row[col])
             if not label:
                 raise DataError(f"{os.path.basename(path)} row {i + 2}: empty label in column "
                                 f"{self.label_column!r} ({path})")
-            found.add(label)
-        return _sort_labels(found)
+            labels.append(label)
+        return labels
+
+    def _infer_labels(self, path: str) -> list[str]:
+        return _sort_labels(set(self._train_labels(path)))
 
     def _create_examples(self, data_dir: str, file_name: str, set_type: str) -> list[InputExample]:
         if self.data_dir is None:
             self.data_dir = data_dir
         path = os.path.join(data_dir, file_name)
         header, rows = read_table(path, self.delimiter)
-        text_a_col = column_index(path, header, self.text_column)
+        text_a_cols = [column_index(path, header, name) for name in self.text_columns]
         text_b_col = None if self.text_b_column is None else column_index(path, header, self.text_b_column)
         is_test = set_type == "test"
         if is_test and self.label_column not in header:
             label_col = None
         else:
             label_col = column_index(path, header, self.label_column)
+        regression = self.problem_type_in_use() == "regression"
         labels = self.get_labels()
+        needed = [*text_a_cols, *([] if text_b_col is None else [text_b_col]),
+                  *([] if label_col is None else [label_col])]
         examples = []
         for i, row in enumerate(rows):
-            for col in (text_a_col, text_b_col) if label_col is None else (text_a_col, text_b_col, label_col):
-                if col is not None and row[col] is None:
+            for col in needed:
+                if row[col] is None:
                     raise DataError(f"{os.path.basename(path)} row {i + 2}: no value in column "
                                     f"{header[col]!r}: the row has fewer fields than the header ({path})")
             label = None if label_col is None else _strip(row[label_col])
-            if is_test:
+            if regression:
+                label = self._score(path, i, label, is_test)
+            elif is_test:
                 if label not in labels:
                     label = labels[0]
             else:
                 check_label(path, i + 1, label, labels)
             examples.append(InputExample(
                 guid=f"{set_type}-{i}",
-                text_a=row[text_a_col],
+                text_a=TEXT_COLUMN_SEPARATOR.join(row[col] for col in text_a_cols),
                 text_b=None if text_b_col is None else row[text_b_col],
                 label=label,
             ))
         return examples
 
+    def _score(self, path: str, index: int, label: Optional[str], is_test: bool) -> Optional[float]:
+        """The float target of data row `index` (0-based); a test row may have none."""
+        score = _number(label)
+        if score is None and not is_test:
+            raise DataError(f"{os.path.basename(path)} row {index + 2}: label {label!r} in column "
+                            f"{self.label_column!r} is not a number, and --problem_type is regression ({path})")
+        return score
+
 
 def _strip(value: Optional[str]) -> Optional[str]:
     return None if value is None else value.strip()
+
+
+def _parse_names(names: Union[str, Sequence[str]], option: str) -> list[str]:
+    """Column names from a comma-separated str or a list; ValueError for an empty one."""
+    items = names.split(",") if isinstance(names, str) else list(names)
+    items = [str(x).strip() for x in items]
+    if not items or any(not x for x in items):
+        raise ValueError(f"{option} must be column names, comma-separated, got {names!r}")
+    return items
 
 
 def _parse_labels(labels: Union[str, Sequence[str]]) -> list[str]:

@@ -12,6 +12,8 @@ import sys
 
 import pytest
 
+from bert_estimator.core.console import RUN_STARTED
+
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Where bert_estimator.data.assets caches the uncased vocabulary (with all-MiniLM-L6-v2). It may
 # not be there yet: tests.real_data.uncased_vocab() fetches it.
@@ -131,11 +133,12 @@ def run_cli(args: list[str], cwd: str = PROJECT_ROOT, timeout: int = 600, env: d
                           timeout=timeout, env=full_env)
 
 
-def run_log(output_dir) -> str:
+def run_log(output_dir, name: str = "run_classifier.log", last_run: bool = False) -> str:
     """The whole INFO log of the runs in `output_dir` (run_classifier.log; the console shows
-    only part of it)."""
-    with open(os.path.join(output_dir, "run_classifier.log"), encoding="utf-8") as f:
-        return f.read()
+    only part of it); with `last_run`, only the last run's lines."""
+    with open(os.path.join(output_dir, name), encoding="utf-8") as f:
+        text = f.read()
+    return RUN_STARTED + text.rsplit(RUN_STARTED, 1)[-1] if last_run else text
 
 
 def write_csv(path, rows, header=("text", "label")) -> None:

@@ -20,7 +20,8 @@ import tensorflow.compat.v1 as tf
 from absl import flags
 
 import run_classifier
-from tests.conftest import PROJECT_ROOT, edit_export_info, run_cli, write_tiny_checkpoint
+from bert_estimator.results import output_files
+from tests.conftest import PROJECT_ROOT, edit_export_info, run_cli, run_log, write_tiny_checkpoint
 
 FLAGS = flags.FLAGS
 
@@ -120,6 +121,22 @@ def test_missing_csv_column(capsys, case):
     expect_error(capsys, case, "'target'", "--label_column=target")
 
 
+def test_missing_one_of_several_text_columns(capsys, case):
+    last = expect_error(capsys, case, "column 'title' not found in ", "--text_column=text,title")
+    assert "train.csv" in last
+
+
+def test_many_whole_number_labels_need_problem_type(capsys, case):
+    _write_csv(case["data"] / "train.csv", [(f"film {i}", str(i)) for i in range(30)])
+    last = expect_error(capsys, case, "holds 30 distinct whole numbers", do=("--do_train",))
+    assert "--problem_type=regression" in last and "train.csv" in last
+
+
+def test_labels_with_problem_type_regression(capsys, case):
+    expect_error(capsys, case, "--labels lists classes: not with --problem_type=regression",
+                 "--labels=0,1", "--problem_type=regression")
+
+
 def test_label_outside_the_label_list(capsys, case):
     _write_csv(case["data"] / "dev.csv", [*ROWS, ("a so-so film", "2")])
     expect_error(capsys, case, "'2'", "--labels=0,1")
@@ -205,7 +222,107 @@ def test_non_positive_numbers(capsys, case, flag, message):
 
 
 def test_no_action(capsys, case):
-    expect_error(capsys, case, "at least one of --do_train, --do_eval or --do_predict", do=())
+    last = expect_error(capsys, case, "at least one of --do_train, --do_eval or --do_predict", do=())
+    assert "--export_dir alone" in last
+
+
+# -- guards against nonsense: a random head, one label, another label count ----------
+@pytest.mark.parametrize("do", [("--do_eval",), ("--do_predict",), ("--do_eval", "--do_predict")])
+def test_untrained_head_is_refused(capsys, case, do):
+    last = expect_error(capsys, case, "the classifier layer is untrained (random): nothing was trained in "
+                        f"--output_dir {case['out']} and --init_checkpoint {case['model']}/bert_model.ckpt holds "
+                        "no classifier layer (output_weights)", do=do)
+    assert last.startswith(f"run_classifier.py: error: {', '.join(do)}: ")
+    assert "--allow_untrained_head" in last and "--do_train" in last
+
+
+def test_untrained_head_without_init_checkpoint_is_refused(capsys, case):
+    expect_error(capsys, case, "no --init_checkpoint was given", "--init_checkpoint=", do=("--do_eval",))
+
+
+def test_export_alone_of_an_untrained_head_is_refused(capsys, case):
+    export = case["tmp"] / "export"
+    expect_error(capsys, case, "--export_dir: no fine-tuned classifier to export: nothing was trained in",
+                 f"--export_dir={export}", "--allow_untrained_head", do=())
+    assert not export.exists()
+
+
+def test_allow_untrained_head_evaluates_the_random_head(case):
+    run(case, "--allow_untrained_head", do=("--do_eval",))
+    run_classifier.run_main([])
+    results = output_files.read_eval_results(case["out"])
+    assert results["global_step"] == 0 and "checkpoint" not in results  # no checkpoint of --output_dir
+
+
+def test_a_finetuned_init_checkpoint_needs_no_training(case):
+    model = case["tmp"] / "finetuned"
+    ckpt = write_tiny_checkpoint(str(model), num_labels=2)
+    run(case, f"--init_checkpoint={ckpt}", do=("--do_eval",))
+    run_classifier.run_main([])
+    assert output_files.read_eval_results(case["out"])["global_step"] == 0
+
+
+@pytest.mark.parametrize("labels, counts", [(["--labels=0,1"], "(0: 0, 1: 16)"), ([], "(1: 16)")],
+                         ids=["labels_given", "labels_from_train"])
+def test_training_set_of_one_label(capsys, case, labels, counts):
+    _write_csv(case["data"] / "train.csv", [("a good film", "1")] * 16)
+    last = expect_error(capsys, case, f"the training set has one label: its 16 examples are all '1' {counts}",
+                        *labels)
+    assert last.endswith("shuffle its rows before splitting (--allow_single_label to train on it anyway)")
+    assert "dev" not in last  # the train set is named, not the dev file's "unknown" label
+
+
+def test_sorted_kaggle_imdb_file(capsys, case):
+    imdb = case["tmp"] / "imdb"
+    imdb.mkdir()
+    rows = [("a dull film", "negative")] * 10 + [("a fine film", "positive")] * 10  # sorted by label
+    _write_csv(imdb / "IMDB Dataset.csv", rows, header=("review", "sentiment"))
+    last = expect_error(capsys, case, "the training set has one label: its 10 examples are all 'neg' "
+                        "(neg: 10, pos: 0); 'IMDB Dataset.csv' looks sorted by label: the imdb task's train split "
+                        "is its first half of rows, so shuffle the file's rows", "--task_name=imdb",
+                        f"--data_dir={imdb}")
+    assert "--allow_single_label" in last
+
+
+def test_allow_single_label_trains(case):
+    _write_csv(case["data"] / "train.csv", [("a good film", "1")] * 16)
+    run(case, "--labels=0,1", "--allow_single_label")
+    run_classifier.run_main([])
+    assert output_files.read_eval_results(case["out"])["global_step"] == 4
+
+
+@pytest.fixture()
+def three_label_classifier(case) -> str:
+    """A fine-tuned checkpoint of the tiny BERT with a classifier of 3 labels."""
+    return write_tiny_checkpoint(str(case["tmp"] / "three_labels"), num_labels=3)
+
+
+def test_classifier_of_another_label_count(capsys, case, three_label_classifier):
+    last = expect_error(capsys, case, f"--init_checkpoint {three_label_classifier} is a fine-tuned classifier of 3 "
+                        "labels, this task has 2", f"--init_checkpoint={three_label_classifier}")
+    assert "output_weights has shape [3, 32] in the checkpoint but [2, 32] in the model" in last
+    assert last.endswith("pass --reinitialize_head to train a new classifier layer on its encoder")
+
+
+def test_reinitialize_head_trains_a_new_head_on_the_encoder(case, three_label_classifier):
+    run(case, f"--init_checkpoint={three_label_classifier}", "--reinitialize_head")
+    run_classifier.run_main([])
+    log = run_log(case["out"])
+    assert "--reinitialize_head: the classifier layer (output_weights, output_bias) is not restored" in log
+    assert re.search(r"name = bert/pooler/dense/kernel:0, shape = \(32, 32\), \*INIT_FROM_CKPT\*", log)
+    assert re.search(r"name = output_weights:0, shape = \(2, 32\)\n", log)  # not restored
+    trained = tf.train.load_checkpoint(str(case["out"] / "model.ckpt-4"))
+    assert trained.get_variable_to_shape_map()["output_weights"] == [2, 32]
+
+
+def test_reinitialize_head_needs_an_init_checkpoint(capsys, case):
+    expect_error(capsys, case, "--reinitialize_head needs --init_checkpoint", "--init_checkpoint=",
+                 "--reinitialize_head")
+
+
+def test_reinitialize_head_without_training_is_an_untrained_head(capsys, case, three_label_classifier):
+    expect_error(capsys, case, "--reinitialize_head leaves out the classifier layer of --init_checkpoint",
+                 f"--init_checkpoint={three_label_classifier}", "--reinitialize_head", do=("--do_predict",))
 
 
 def test_nan_loss_stops_with_a_message(capsys, case):

@@ -375,11 +375,11 @@ def test_multi_worker_two_local_workers(one_device_run, tiny_bert_dir, sentiment
                 proc.wait()
         for log in logs.values():
             log.close()
-    for task in ("chief", "worker"):
-        assert "num_workers = 2" in outputs[task], task
+    for task, log in (("chief", "run_classifier.log"), ("worker", "run_classifier.worker-0.log")):
+        assert "num_workers = 2" in run_log(tmp_path / task, log), task
         assert f"train step {NUM_STEPS}/{NUM_STEPS}" in outputs[task], task
     _assert_same_training(one_device_run, str(tmp_path / "chief"))
     assert tf.train.latest_checkpoint(str(tmp_path / "chief")).endswith(f"model.ckpt-{NUM_STEPS}")
     # The worker wrote only its own training records.
-    assert sorted(os.listdir(tmp_path / "worker")) == ["train.worker-0.tf_record",
+    assert sorted(os.listdir(tmp_path / "worker")) == ["run_classifier.worker-0.log", "train.worker-0.tf_record",
                                                        "train.worker-0.tf_record.fingerprint"]

@@ -273,7 +273,7 @@ def test_non_glue_task_writes_no_submission_file(tmp_path, tiny_bert_dir):
         writer.writerow(["text", "label"])
         writer.writerows([(text, "1") for text in snippets(5)])
     out = tmp_path / "out"
-    r = run_cli(predict_args("csv", data, out, tiny_bert_dir) + ["--labels=0,1"])
+    r = run_cli(predict_args("csv", data, out, tiny_bert_dir) + ["--labels=0,1", "--allow_untrained_head"])
     assert r.returncode == 0, r.stderr[-3000:]
     assert [f for f in os.listdir(out) if f.endswith(".tsv")] == ["test_results.tsv"]
     assert len(read_lines(out / "test_results.tsv")) == 5

@@ -102,3 +102,4 @@ def test_regression_metrics_match_scipy():
     assert got["pearson"] == pytest.approx(scipy.stats.pearsonr(preds, labels)[0], abs=1e-5)
     assert got["spearman"] == pytest.approx(scipy.stats.spearmanr(preds, labels)[0], abs=1e-5)
     assert got["eval_loss"] == pytest.approx(np.mean((preds - labels) ** 2), rel=1e-5)
+    assert got["mse"] == pytest.approx(np.mean((preds - labels) ** 2), rel=1e-5)

@@ -38,6 +38,17 @@ def test_eval_results_round_trip_through_a_file(tmp_path):
         assert math.isnan(read["mcc"]) and read["loss"] == -math.inf
 
 
+def test_eval_results_name_the_checkpoint_evaluated(tmp_path):
+    output_files.write_eval_results(str(tmp_path), RESULT, checkpoint=str(tmp_path / "out" / "model.ckpt-343"))
+    lines = (tmp_path / "eval_results.txt").read_text().splitlines()
+    # the basename, sorted among the original's lines, which stay as they were
+    assert lines == ["auc = 1.0", "checkpoint = model.ckpt-343", "eval_accuracy = 0.8602941",
+                     "eval_loss = 0.31617647", "global_step = 343", "loss = -inf", "mcc = nan"]
+    read = output_files.read_eval_results(tmp_path)
+    assert read[output_files.CHECKPOINT_KEY] == "model.ckpt-343" and read["global_step"] == 343
+    assert "checkpoint" not in RESULT  # the caller's metrics are left as they were
+
+
 def test_eval_results_parse_is_the_inverse_of_format():
     result = {"b_count": 7, "a_metric": 0.25, "c_note": "not a number", "d_negative": -3}
     parsed = output_files.parse_eval_results(output_files.format_eval_results(result))

@@ -328,10 +328,72 @@ def test_sigterm_saves_the_step_and_the_rerun_resumes_there(tiny_bert_dir, senti
 
     r = run_cli([RUN_CLASSIFIER, *args], env=ENV)
     assert r.returncode == 0, r.stderr[-3000:]
-    assert f"Restoring parameters from {out}/model.ckpt-{step}" in run_log(out)
+    assert f"Restoring parameters from {out}/model.ckpt-{step}" in run_log(out, last_run=True)
     assert re.findall(r"train step (\d+)/128", r.stderr)[0] == str(step + 1)
     assert checkpoint_steps(out)[-1] == 128
     assert restored_step(out) == 128
+
+
+# ------------------------------------------------------- a damaged latest checkpoint
+def _truncate(path, keep: float = 0.5) -> None:
+    """Cuts the file at `path` short, as a copy stopped midway or a full disk leaves it."""
+    with open(path, "rb") as f:
+        data = f.read()
+    with open(path, "wb") as f:
+        f.write(data[:int(len(data) * keep)])
+
+
+def test_truncated_latest_checkpoint_resumes_from_the_intact_one(tiny_bert_dir, sentiment_dir, tmp_path):
+    out = tmp_path / "out"
+    r = run_cli([RUN_CLASSIFIER, *train_args(sentiment_dir, tiny_bert_dir, out, 0.5)], env=ENV)  # 8 steps
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert checkpoint_steps(out) == [0, 8]
+    _truncate(out / "model.ckpt-8.data-00000-of-00001")
+
+    # Without --do_train nothing is written, and the line says how to go on.
+    r = run_cli([RUN_CLASSIFIER, *[a for a in train_args(sentiment_dir, tiny_bert_dir, out, 1) if a != "--do_train"],
+                 "--do_eval"], env=ENV)
+    assert r.returncode == 1
+    assert last_line(r.stderr).startswith(f"{ERROR}the latest checkpoint {out}/model.ckpt-8 cannot be read ("), \
+        r.stderr[-3000:]
+    assert last_line(r.stderr).endswith(f"rerun with --do_train to go back to {out}/model.ckpt-0, the newest "
+                                        "intact checkpoint, and train from there")
+    assert checkpoint_steps(out) == [0, 8]
+
+    r = run_cli([RUN_CLASSIFIER, *train_args(sentiment_dir, tiny_bert_dir, out, 1)], env=ENV)  # to 16 steps
+    assert r.returncode == 0, r.stderr[-3000:]
+    warning = [line for line in r.stderr.splitlines() if "cannot be read" in line]
+    assert len(warning) == 1, r.stderr[-3000:]
+    print(f"[reliability] {warning[0]}")
+    assert f"the latest checkpoint {out}/model.ckpt-8 cannot be read (" in warning[0]
+    assert warning[0].endswith(f"going back to {out}/model.ckpt-0, the newest intact checkpoint, and training "
+                               "from there (the damaged files are deleted)")
+    assert "Traceback" not in r.stderr
+    assert f"Restoring parameters from {out}/model.ckpt-0" in run_log(out)
+    assert re.findall(r"train step (\d+)/16", r.stderr)[0] == "1"
+    assert checkpoint_steps(out) == [0, 16]
+    assert restored_step(out) == 16
+    # The checkpoint file lists the directory's checkpoints by their names, as the Estimator writes it.
+    state = (out / "checkpoint").read_text()
+    assert 'model_checkpoint_path: "model.ckpt-16"' in state and "model.ckpt-8" not in state
+
+
+def test_no_intact_checkpoint_stops_with_one_line(tiny_bert_dir, sentiment_dir, tmp_path):
+    out = tmp_path / "out"
+    r = run_cli([RUN_CLASSIFIER, *train_args(sentiment_dir, tiny_bert_dir, out, 0.5)], env=ENV)
+    assert r.returncode == 0, r.stderr[-3000:]
+    for step in (0, 8):
+        _truncate(out / f"model.ckpt-{step}.data-00000-of-00001")
+    before = sorted(os.listdir(out))
+    r = run_cli([RUN_CLASSIFIER, *train_args(sentiment_dir, tiny_bert_dir, out, 1)], env=ENV)
+    assert r.returncode == 1
+    line = last_line(r.stderr)
+    print(f"[reliability] {line}")
+    assert line.startswith(f"{ERROR}the latest checkpoint {out}/model.ckpt-8 cannot be read ("), r.stderr[-3000:]
+    assert line.endswith(f", nor can the 1 before it, and no checkpoint of {out} is intact: remove its "
+                         "model.ckpt-* files and its checkpoint file to train from --init_checkpoint again")
+    assert "Traceback" not in r.stderr
+    assert sorted(os.listdir(out)) == before  # nothing written
 
 
 # ---------------------------------------------------------------- bytes not UTF-8

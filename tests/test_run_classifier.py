@@ -56,9 +56,12 @@ def test_train_eval_predict_end_to_end(tiny_bert_dir, sentiment_dir, tmp_path):
     common = ["--task_name=csv", f"--data_dir={sentiment_dir}", "--max_seq_length=32",
               "--eval_batch_size=7", "--predict_batch_size=3", "--seed=3", *model_flags(tiny_bert_dir)]
     before = tmp_path / "before"
-    r = run_cli([RUN_CLASSIFIER, *common, f"--output_dir={before}", "--do_eval"])
+    # the random classifier layer of the pre-trained model, before any training
+    r = run_cli([RUN_CLASSIFIER, *common, f"--output_dir={before}", "--do_eval", "--allow_untrained_head"])
     assert r.returncode == 0, r.stderr[-3000:]
-    loss_before = read_eval_results(before / "eval_results.txt")["eval_loss"]
+    results_before = read_eval_results(before / "eval_results.txt")
+    loss_before = results_before["eval_loss"]
+    assert "checkpoint" not in results_before  # no checkpoint of --output_dir was evaluated
 
     out = tmp_path / "out"
     r = run_cli([RUN_CLASSIFIER, *common, f"--output_dir={out}", "--do_train", "--do_eval", "--do_predict",
@@ -73,6 +76,7 @@ def test_train_eval_predict_end_to_end(tiny_bert_dir, sentiment_dir, tmp_path):
                 "mcc", "true_positives", "true_negatives", "false_positives", "false_negatives"):
         assert key in result, key
     assert result["global_step"] == 48  # int(64 / 16 * 12)
+    assert result["checkpoint"] == "model.ckpt-48"  # the one evaluated, beside global_step
     assert result["true_positives"] + result["true_negatives"] + result["false_positives"] + \
         result["false_negatives"] == 24
     assert result["eval_loss"] < loss_before - 0.05, (loss_before, result["eval_loss"])
@@ -201,8 +205,8 @@ def test_killed_training_resumes_from_the_last_checkpoint(tiny_bert_dir, sentime
 
     r = run_cli(args[1:])
     assert r.returncode == 0, r.stderr[-3000:]
-    assert "Restoring parameters from" in run_log(out)
-    steps = [int(line.split("model.ckpt-")[1].split()[0].rstrip(".")) for line in run_log(out).splitlines()
+    assert "Restoring parameters from" in run_log(out, last_run=True)
+    steps = [int(line.split("model.ckpt-")[1].split()[0].rstrip(".")) for line in run_log(out, last_run=True).splitlines()
              if "Restoring parameters from" in line and "model.ckpt-" in line]
     assert steps and steps[0] >= 10
     assert "Reusing train.tf_record" in r.stderr
@@ -233,6 +237,9 @@ def test_failed_training_gives_back_the_signal_handlers(tmp_path):
     installed = {}
 
     class FailingEstimator:
+        def latest_checkpoint(self):
+            return None  # nothing to resume from
+
         def train(self, input_fn, max_steps, hooks):
             with tf.Graph().as_default():
                 tf.train.get_or_create_global_step()

@@ -113,6 +113,49 @@ def test_export_dir_is_a_self_contained_saved_model(run, finetuned_dir):
     assert os.listdir(os.path.dirname(run["export"])) == ["sentiment"]
 
 
+def test_export_alone_writes_the_same_saved_model(run, finetuned_dir, task, tmp_path):
+    """--export_dir with no --do_train, --do_eval or --do_predict re-exports the last
+    checkpoint of --output_dir (e.g. after an upgrade): the same variables, signatures
+    and export_info as the export made right after training."""
+    import tensorflow.compat.v1 as tf
+
+    out = tmp_path / "out"
+    shutil.copytree(run["out"], out)  # the checkpoint file lists them by name: the copy resumes alike
+    export = tmp_path / "again"
+    r = run_cli([RUN_CLASSIFIER, "--task_name=csv", f"--data_dir={task['dir']}", f"--output_dir={out}",
+                 f"--vocab_file={finetuned_dir}/vocab.txt", f"--bert_config_file={finetuned_dir}/bert_config.json",
+                 f"--init_checkpoint={finetuned_dir}/bert_model.ckpt", f"--max_seq_length={MAX_SEQ_LENGTH}",
+                 f"--export_dir={export}"])
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert f"Exported the model to {export / '1'}" in r.stderr
+
+    def saved(version_dir):
+        with tf.Graph().as_default(), tf.Session() as sess:
+            meta = tf.saved_model.loader.load(sess, ["serve"], str(version_dir))
+            values = {v.op.name: sess.run(v) for v in tf.global_variables()}
+        with open(os.path.join(version_dir, "assets.extra", "export_info.json")) as f:
+            info = json.load(f)
+        return meta.signature_def, values, info
+
+    expected_signatures, expected_values, expected_info = saved(run["version_dir"])
+    signatures, values, info = saved(export / "1")
+    assert signatures == expected_signatures
+    assert sorted(values) == sorted(expected_values) and "output_weights" in values
+    for name, value in expected_values.items():
+        np.testing.assert_array_equal(values[name], value, err_msg=name)
+    assert info["checkpoint"] == str(out / "model.ckpt-8")
+    assert expected_info["checkpoint"] == str(run["out"] / "model.ckpt-8")
+    ignored = ("checkpoint", "exported_at")
+    assert {k: v for k, v in info.items() if k not in ignored} == \
+        {k: v for k, v in expected_info.items() if k not in ignored}
+    for name in ("vocab.txt",):
+        assert (export / "1" / "assets.extra" / name).read_bytes() == \
+            open(os.path.join(run["version_dir"], "assets.extra", name), "rb").read()
+    # Nothing was trained, evaluated or predicted: the checkpoints are the training's.
+    assert sorted(p for p in os.listdir(out) if p.startswith("model.ckpt")) == \
+        sorted(p for p in os.listdir(run["out"]) if p.startswith("model.ckpt"))
+
+
 def test_signature_takes_dynamic_batch_and_length(run):
     import tensorflow.compat.v1 as tf
 

@@ -27,6 +27,8 @@ import warnings
 import tensorflow.compat.v1 as tf
 
 LOG_FILE = "run_classifier.log"
+# The first line of each run in the log file (a resumed run appends to it), with its command line.
+RUN_STARTED = "===== run_classifier.py started:"
 # `extra=` of a log call whose line the console shows.
 CONSOLE = {"console": True}
 # TensorFlow's own handler format: the log file reads as the original's console did.
@@ -114,6 +116,7 @@ class RunLog:
         self.logger.propagate = False  # one copy of each line, even if a library set up logging
         self.logger.addHandler(self.console)
         self.logger.addHandler(self.buffer)
+        self.logger.info("%s %s", RUN_STARTED, " ".join(sys.argv))  # the first line of the run in the file
         logging.captureWarnings(True)
         py_warnings = logging.getLogger("py.warnings")
         py_warnings.propagate = False
@@ -121,10 +124,10 @@ class RunLog:
         warnings.simplefilter("default")
         return self
 
-    def attach_log_file(self, output_dir: str) -> str:
-        """Starts the log file in `output_dir` (appending: a resumed run keeps the earlier
-        runs' lines) and writes the buffered lines to it; returns its path."""
-        path = os.path.join(output_dir, LOG_FILE)
+    def attach_log_file(self, path: str) -> str:
+        """Starts the log file `path` (appending: a resumed run keeps the earlier runs'
+        lines, each run's starting with `RUN_STARTED`) and writes the buffered lines to it;
+        returns `path`."""
         if self.file_handler is None:
             self.file_handler = logging.FileHandler(path, encoding="utf-8")
             self.file_handler.setFormatter(logging.Formatter(FILE_FORMAT))

@@ -84,9 +84,9 @@ class ProgressHook(tf.train.SessionRunHook):
         return time.time() - self._last_time >= self.every_seconds or step >= self.num_train_steps
 
     def before_run(self, run_context):
-        runs = self._runs + 1
-        step = self._start_step + runs // self.runs_per_step
-        if self._loss is None or runs % self.runs_per_step or not self._due(step):
+        # The loss of every completed step (a scalar the step computes anyway; the
+        # Estimator fetches it each step too): whether a line is due is known only after.
+        if self._loss is None or (self._runs + 1) % self.runs_per_step:
             return None
         return tf.train.SessionRunArgs(self._loss)
 

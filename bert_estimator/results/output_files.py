@@ -1,6 +1,9 @@
 """The original's result files, in its formats, and the one reader of each.
 
-    eval_results.txt    one `key = value` line per metric, sorted by key
+    eval_results.txt    one `key = value` line per metric, sorted by key; beside the
+                        original's keys, `checkpoint = model.ckpt-N`: the basename of
+                        the checkpoint evaluated (absent when none of --output_dir was:
+                        an evaluation of a fine-tuned --init_checkpoint alone)
     test_results.tsv    one tab-separated row of class probabilities per test example
                         (one predicted value per row for regression)
 
@@ -12,11 +15,13 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Iterable, Mapping, Sequence, Union
+from typing import Iterable, Mapping, Optional, Sequence, Union
 
 from bert_estimator.core.fileio import is_directory, read_text, write_atomically
 
 EVAL_RESULTS = "eval_results.txt"
+# eval_results.txt's key naming the checkpoint evaluated (not one of the original's).
+CHECKPOINT_KEY = "checkpoint"
 TEST_RESULTS = "test_results.tsv"
 
 EvalValue = Union[float, int, str]
@@ -35,8 +40,17 @@ def format_test_results(probabilities_rows: Iterable[Sequence]) -> str:
     return "".join("\t".join(str(p) for p in row) + "\n" for row in probabilities_rows)
 
 
-def write_eval_results(output_dir: str, result: Mapping) -> str:
-    """Writes `output_dir/eval_results.txt` (atomically); returns its path."""
+def write_eval_results(output_dir: str, result: Mapping, checkpoint: Optional[str] = None) -> str:
+    """Writes `output_dir/eval_results.txt` (atomically); returns its path.
+
+    Args:
+      output_dir: where to write it.
+      result: the metrics, as `estimator.evaluate` returns them.
+      checkpoint: the path of the checkpoint evaluated: its basename (`model.ckpt-48`) is
+        written as `CHECKPOINT_KEY`, sorted among the metrics. None: no such line.
+    """
+    if checkpoint:
+        result = {**result, CHECKPOINT_KEY: os.path.basename(checkpoint.rstrip("/"))}
     path = os.path.join(output_dir, EVAL_RESULTS)
     write_atomically(path, format_eval_results(result))
     return path
@@ -76,7 +90,7 @@ def parse_eval_results(text: str, source: str = EVAL_RESULTS) -> dict[str, EvalV
       dict, key -> value in the order of the lines (sorted, as the writer writes them):
       an int where the value is written as one (global_step), a float for any other
       number (the metrics, as float32's str() printed them; "nan" and "inf" too), the
-      text itself otherwise.
+      text itself otherwise (`checkpoint`, e.g. "model.ckpt-48").
 
     Raises:
       ValueError: for a non-empty line that is not `key = value`.

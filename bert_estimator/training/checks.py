@@ -7,8 +7,10 @@ flags, read once) or the values they read.
 
 from __future__ import annotations
 
+import collections
 import os
-from typing import Callable, Optional
+import re
+from typing import Callable, Optional, Sequence
 
 import tensorflow.compat.v1 as tf
 
@@ -20,6 +22,14 @@ from bert_estimator.data import casing
 from bert_estimator.serving import saved_model
 from bert_estimator.training import distribution, tfhub
 from bert_estimator.training.settings import Settings
+from processors import imdb
+
+# The classifier layer's variables (run_classifier.create_model): what a fine-tuned
+# checkpoint adds to a pre-trained BERT, and what --reinitialize_head leaves out.
+CLASSIFIER_HEAD = ("output_weights", "output_bias")
+# The guid of an example of the Kaggle IMDB file's train split (processors/imdb.py): its
+# split is by position, the first half of the rows.
+_KAGGLE_IMDB_TRAIN_GUID = re.compile(r"train-\d+")
 
 
 def validate_flags(settings: Settings) -> None:
@@ -39,8 +49,12 @@ def _check_required(settings: Settings) -> None:
     for name in required:
         if not getattr(settings, name):
             raise UsageError(f"--{name} is required")
-    if not (settings.do_train or settings.do_eval or settings.do_predict):
-        raise UsageError("at least one of --do_train, --do_eval or --do_predict must be set")
+    if not (settings.do_train or settings.do_eval or settings.do_predict or settings.export_dir):
+        raise UsageError("at least one of --do_train, --do_eval or --do_predict must be set "
+                         "(or --export_dir alone, to export the last checkpoint of --output_dir)")
+    if settings.reinitialize_head and not settings.init_checkpoint:
+        raise UsageError("--reinitialize_head needs --init_checkpoint (the checkpoint whose classifier layer "
+                         "it leaves out)")
 
 
 def _check_values(settings: Settings) -> None:
@@ -222,16 +236,27 @@ def make_processor(settings: Settings) -> processors.DataProcessor:
         raise UsageError(f"--task_name: {e}") from None
 
 
-def check_checkpoint_fits(build_model: Callable[[], None], init_checkpoint: str) -> None:
+def check_checkpoint_fits(build_model: Callable[[], None], init_checkpoint: str,
+                          skip: Sequence[str] = ()) -> None:
     """Raises UsageError naming the first model variable whose shape differs in
-    `init_checkpoint`. `build_model()` builds the model in the current (throwaway)
-    graph, so nothing is written before the user hears of the mismatch."""
+    `init_checkpoint` (the variables named in `skip` aside: those not restored).
+    `build_model()` builds the model in the current (throwaway) graph, so nothing is
+    written before the user hears of the mismatch. A classifier layer of another label
+    count gets its own message, pointing to --reinitialize_head."""
     ckpt_shapes = dict(tf.train.list_variables(init_checkpoint))
     with tf.Graph().as_default():
         build_model()
         for var in tf.global_variables():
             name = var.op.name
+            if name in skip:
+                continue
             if name in ckpt_shapes and list(ckpt_shapes[name]) != var.shape.as_list():
+                if name in CLASSIFIER_HEAD:
+                    raise UsageError(
+                        f"--init_checkpoint {init_checkpoint} is a fine-tuned classifier of "
+                        f"{ckpt_shapes[name][0]} labels, this task has {var.shape.as_list()[0]} (variable {name} "
+                        f"has shape {list(ckpt_shapes[name])} in the checkpoint but {var.shape.as_list()} in the "
+                        "model); pass --reinitialize_head to train a new classifier layer on its encoder")
                 raise UsageError(
                     f"--init_checkpoint {init_checkpoint} does not fit --bert_config_file: variable "
                     f"{name} has shape {list(ckpt_shapes[name])} in the checkpoint but "
@@ -248,3 +273,68 @@ def make_output_dir(path: str) -> None:
         tf.io.gfile.remove(probe)
     except (tf.errors.OpError, OSError) as e:
         raise UsageError(f"--output_dir {path} is not writable: {getattr(e, 'message', e)}") from None
+
+
+def head_in_checkpoint(init_checkpoint: Optional[str]) -> bool:
+    """Whether `init_checkpoint` holds a classifier layer (`output_weights`): a fine-tuned
+    checkpoint rather than a pre-trained BERT."""
+    if not init_checkpoint:
+        return False
+    return CLASSIFIER_HEAD[0] in dict(tf.train.list_variables(init_checkpoint))
+
+
+def check_trained_head(settings: Settings) -> None:
+    """Stops a run that evaluates, predicts or exports without training when no training
+    ever wrote its classifier layer: no checkpoint in --output_dir, and --init_checkpoint
+    (if any) holds no `output_weights` (or --reinitialize_head leaves them out). Such a
+    head is random: its eval_accuracy is chance. --allow_untrained_head lets evaluation
+    and prediction go on; an export of a random head is refused all the same
+    (`saved_model.export_model` would refuse it after the other steps)."""
+    if settings.do_train:
+        return
+    if tf.train.latest_checkpoint(settings.output_dir) is not None:
+        return
+    if not settings.reinitialize_head and head_in_checkpoint(settings.init_checkpoint):
+        return
+    if settings.init_checkpoint:
+        source = (f"--reinitialize_head leaves out the classifier layer of --init_checkpoint "
+                  f"{settings.init_checkpoint}" if settings.reinitialize_head else
+                  f"--init_checkpoint {settings.init_checkpoint} holds no classifier layer (output_weights): "
+                  "a pre-trained model, not a fine-tuned one")
+    elif settings.bert_hub_module_handle:
+        source = "the Hub module holds no classifier layer"
+    else:
+        source = "no --init_checkpoint was given"
+    where = f"nothing was trained in --output_dir {settings.output_dir} and {source}"
+    if settings.export_dir:
+        raise UsageError(f"--export_dir: no fine-tuned classifier to export: {where}; add --do_train, or pass the "
+                         "--output_dir of a training run (or a fine-tuned --init_checkpoint)")
+    if settings.allow_untrained_head:
+        return
+    steps = ", ".join(f"--{name}" for name in ("do_eval", "do_predict") if getattr(settings, name))
+    raise UsageError(f"{steps}: the classifier layer is untrained (random): {where}; add --do_train, pass the "
+                     "--output_dir of a training run or a fine-tuned --init_checkpoint (a model.ckpt-N of one), or "
+                     "--allow_untrained_head to go on with a random head")
+
+
+def check_label_variety(train_examples: Sequence[processors.InputExample], label_list: Sequence[str], *,
+                        task_name: str, allow: bool) -> None:
+    """Stops training on examples that all carry one label (unless `allow`,
+    --allow_single_label): a classifier trained so predicts that label for everything.
+    The message counts the examples of each label and, for the Kaggle IMDB file (whose
+    train split is its first half of rows), says that the file looks sorted by label.
+    Labels outside `label_list` are left to `processors.check_labels`."""
+    counts = collections.Counter(example.label for example in train_examples)
+    if allow or len(counts) != 1:
+        return
+    (only, count), = counts.items()
+    if only not in label_list:
+        return
+    per_label = ", ".join(f"{label}: {counts.get(label, 0)}" for label in label_list)
+    message = f"the training set has one label: its {count} examples are all {only!r} ({per_label})"
+    if task_name.lower() == "imdb" and all(_KAGGLE_IMDB_TRAIN_GUID.fullmatch(e.guid) for e in train_examples):
+        message += (f"; {imdb.KAGGLE_FILE!r} looks sorted by label: the imdb task's train split is its first half "
+                    "of rows, so shuffle the file's rows")
+    else:
+        message += "; a file sorted by label and cut in two gives this: shuffle its rows before splitting"
+    raise processors.DataError(f"{message} (--allow_single_label to train on it anyway)")

@@ -181,13 +181,19 @@ def is_chief(tf_config: dict | None = None) -> bool:
     return task.get("type") == "worker" and task.get("index", 0) == 0
 
 
+def task_file(output_dir: str, stem: str, extension: str) -> str:
+    """A file of this task in `output_dir`: `<stem>.<extension>`, or on a non-chief worker
+    `<stem>.<type>-<index>.<extension>` (workers may share --output_dir; each writes its own)."""
+    if is_chief():
+        return os.path.join(output_dir, f"{stem}.{extension}")
+    task = read_tf_config()["task"]
+    return os.path.join(output_dir, f"{stem}.{task['type']}-{task.get('index', 0)}.{extension}")
+
+
 def train_record_file(output_dir: str) -> str:
     """The training TFRecord of this task: `train.tf_record`, or on a non-chief worker
-    `train.<type>-<index>.tf_record` (workers may share --output_dir; each writes its own)."""
-    if is_chief():
-        return os.path.join(output_dir, "train.tf_record")
-    task = read_tf_config()["task"]
-    return os.path.join(output_dir, f"train.{task['type']}-{task.get('index', 0)}.tf_record")
+    `train.<type>-<index>.tf_record`."""
+    return task_file(output_dir, "train", "tf_record")
 
 
 # ----------------------------------------------------------------------------- strategy

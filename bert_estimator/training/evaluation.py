@@ -104,7 +104,7 @@ class EvaluationTracker:
             self.best_value = value
             self.evaluations_without_improvement = 0
             copy_checkpoint(checkpoint_path, os.path.join(self.model_dir, BEST_DIR))
-            output_files.write_eval_results(os.path.join(self.model_dir, BEST_DIR), result)
+            output_files.write_eval_results(os.path.join(self.model_dir, BEST_DIR), result, checkpoint_path)
             console.show("New best %s = %s at step %d: checkpoint kept in %s", self.best_metric, value, step,
                          os.path.join(self.model_dir, BEST_DIR))
             return False

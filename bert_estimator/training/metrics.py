@@ -10,7 +10,9 @@ weight 0 and never count.
   class 1, not from hard labels), `true_positives`, `true_negatives`,
   `false_positives`, `false_negatives` and `mcc` (Matthews correlation, GLUE's CoLA
   metric); class 1 is the positive class (label_list[1]);
-* regression (STS-B): `eval_loss` (mean squared error), `pearson`, `spearman`.
+* regression (STS-B, csv with --problem_type=regression): `eval_loss` (the mean squared
+  error, as the loss), `mse` (the same, computed from the predictions and labels:
+  the name a user looks for), `pearson`, `spearman`.
 """
 
 from __future__ import annotations
@@ -112,7 +114,7 @@ def _average_ranks(x):
 
 
 def regression_metrics(per_example_loss, labels, predictions, is_real_example):
-    """Returns the metric dict for a one-output regression head (STS-B).
+    """Returns the metric dict for a one-output regression head (STS-B, csv regression).
 
     Args:
       per_example_loss: float32 Tensor of shape [batch_size], squared errors.
@@ -128,6 +130,8 @@ def regression_metrics(per_example_loss, labels, predictions, is_real_example):
     updates = tf.group(update_labels, update_preds)
     return {
         "eval_loss": tf.metrics.mean(values=per_example_loss, weights=is_real_example),
+        "mse": tf.metrics.mean_squared_error(labels=tf.cast(labels, tf.float32), predictions=predictions,
+                                            weights=is_real_example),
         "pearson": (tf.cast(_pearson(all_preds, all_labels), tf.float32), updates),
         "spearman": (tf.cast(_pearson(_average_ranks(all_preds), _average_ranks(all_labels)),
                              tf.float32), updates),

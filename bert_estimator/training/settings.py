@@ -55,6 +55,7 @@ class Settings:
     # This project's: the model and its casing.
     bert_hub_module_handle: Optional[str]
     allow_casing_mismatch: bool
+    reinitialize_head: bool
     seed: Optional[int]
     truncation_strategy: str
     # The tasks' options (processors.OPTION_FLAGS).
@@ -68,6 +69,7 @@ class Settings:
     test_file: Optional[str]
     imdb_dev_split: Optional[str]
     dev_fraction: Optional[float]
+    problem_type: Optional[str]
     # Outputs.
     export_dir: Optional[str]
     export_version: Optional[int]
@@ -87,6 +89,9 @@ class Settings:
     best_metric: Optional[str]
     early_stopping_patience: int
     predict_from: str
+    # Guards' overrides.
+    allow_untrained_head: bool
+    allow_single_label: bool
     # Speed.
     bucket_by_length: bool
     fixed_padding: bool

@@ -6,7 +6,8 @@ import os
 
 import pytest
 
-from processors import DataError
+from bert_estimator.core.errors import UsageError
+from processors import CLASSIFICATION, REGRESSION, DataError, csv_tasks
 from processors.csv_tasks import CsvProcessor, read_table
 from tests.processors.helpers import as_tuples, write
 
@@ -157,3 +158,133 @@ def test_empty_missing_and_header_only_files(tmp_path):
         p.get_train_examples(str(tmp_path))
     with pytest.raises(DataError, match=r"data file not found: .*dev\.csv"):
         p.get_dev_examples(str(tmp_path))
+
+
+# -- several text columns -------------------------------------------------------------
+def test_several_text_columns_join_with_a_space(tweets):
+    p = CsvProcessor(text_column="keyword, location,text", label_column="target", data_dir=tweets)
+    assert p.text_columns == ["keyword", "location", "text"]
+    examples = p.get_train_examples(tweets)
+    assert [e.text_a for e in examples[1:3]] == [
+        '  Forest fire near La Ronge Sask. Canada, "evacuation" ordered',
+        "ablaze London, UK All residents asked to 'shelter in place'\nby officers"]
+    assert [e.label for e in examples] == ["1", "1", "1", "0", "0"]
+    as_list = CsvProcessor(text_column=["keyword", "location", "text"], label_column="target", data_dir=tweets)
+    assert as_tuples(as_list.get_train_examples(tweets)) == as_tuples(examples)
+    # A test file without "location": the column and the file are named.
+    write(os.path.join(tweets, "test.csv"), "id,keyword,text\n0,,Just happened a terrible car crash\n")
+    with pytest.raises(DataError) as e:
+        p.get_test_examples(tweets)
+    assert str(e.value).startswith(f"column 'location' not found in {os.path.join(tweets, 'test.csv')}; ")
+    for bad in ("text,", ",", []):
+        with pytest.raises(ValueError, match="text_column must be column names"):
+            CsvProcessor(text_column=bad)
+
+
+def test_joined_columns_make_the_features_of_the_joined_text(tmp_path, tiny_bert_dir):
+    from bert_estimator.data.features import convert_single_example
+    from tokenization import FullTokenizer
+
+    rows = [("A gripping", "thriller, well acted", "1"), ("", "Dull and long", "0"), ("Flat", "", "0")]
+    write(tmp_path / "cols" / "train.csv",
+          "title,body,label\n" + "".join(f'{t},"{b}",{y}\n' for t, b, y in rows))
+    write(tmp_path / "joined" / "train.csv",
+          "text,label\n" + "".join(f'"{t} {b}",{y}\n' for t, b, y in rows))
+    tokenizer = FullTokenizer(os.path.join(tiny_bert_dir, "vocab.txt"), do_lower_case=True)
+
+    def features(directory, **kw):
+        p = CsvProcessor(data_dir=str(tmp_path / directory), **kw)
+        return [vars(convert_single_example(i, e, p.get_labels(), 12, tokenizer))
+                for i, e in enumerate(p.get_train_examples(str(tmp_path / directory)))]
+
+    assert features("cols", text_column="title,body") == features("joined")
+    # ... and not those of the body alone.
+    assert features("cols", text_column="title,body")[0] != features("cols", text_column="body")[0]
+
+
+# -- regression -----------------------------------------------------------------------
+SCORES = "text,score\nfine,2.266667\nawful,-3.5\nok,0\nsuperb,3.8\n"
+
+
+@pytest.fixture
+def shown(monkeypatch):
+    """The lines the csv task shows on the console."""
+    lines = []
+    monkeypatch.setattr(csv_tasks.console, "show", lambda message, *args: lines.append(message % args))
+    return lines
+
+
+def test_score_column_is_detected_as_regression(tmp_path, shown):
+    write(tmp_path / "train.csv", SCORES)
+    write(tmp_path / "test.csv", "text,score\nmeh,\nwow,1.5\n")
+    p = CsvProcessor(label_column="score", data_dir=str(tmp_path))
+    assert p.output_mode == REGRESSION and p.get_labels() == []
+    assert as_tuples(p.get_train_examples(str(tmp_path))) == [
+        ("train-0", "fine", None, 2.266667), ("train-1", "awful", None, -3.5),
+        ("train-2", "ok", None, 0.0), ("train-3", "superb", None, 3.8)]
+    assert [e.label for e in p.get_test_examples(str(tmp_path))] == [None, 1.5]
+    assert shown == [
+        f"csv task: regression (one output, mean squared error), since the label column 'score' of "
+        f"{tmp_path / 'train.csv'} holds numbers (4 distinct, from -3.5 to 3.8), 3 of 4 not whole "
+        f"(e.g. 2.266667); --problem_type=single_label_classification would make a class of each"]
+    assert CsvProcessor.output_mode == CLASSIFICATION  # the class: every task's default
+
+
+def test_flags_override_the_detection(tmp_path, shown):
+    write(tmp_path / "train.csv", SCORES)
+    classes = CsvProcessor(label_column="score", problem_type="single_label_classification",
+                           data_dir=str(tmp_path))
+    assert classes.output_mode == CLASSIFICATION
+    assert classes.get_labels() == ["-3.5", "0", "2.266667", "3.8"]
+    listed = CsvProcessor(label_column="score", labels="-3.5,0,2.266667,3.8")
+    assert listed.output_mode == CLASSIFICATION
+    assert [e.label for e in listed.get_train_examples(str(tmp_path))] == ["2.266667", "-3.5", "0", "3.8"]
+    assert shown == []
+    # Explicit regression needs no train file to decide (predict-only runs).
+    assert CsvProcessor(problem_type="regression").get_labels() == []
+
+
+def test_few_whole_numbers_stay_classes(tmp_path, shown):
+    write(tmp_path / "train.csv", "text,label\n" + "".join(f"t{i},{i % 20}.0\n" for i in range(60)))
+    p = CsvProcessor(data_dir=str(tmp_path))
+    assert p.output_mode == CLASSIFICATION
+    assert p.get_labels() == [f"{i}.0" for i in range(20)]
+    assert shown == []
+
+
+def test_many_whole_numbers_are_refused(tmp_path):
+    write(tmp_path / "train.csv", "text,label\n" + "".join(f"t{i},{i * 5}\n" for i in range(21)))
+    p = CsvProcessor(data_dir=str(tmp_path))
+    with pytest.raises(DataError) as e:
+        p.get_labels()
+    assert str(e.value) == (
+        f"label column 'label' of {tmp_path / 'train.csv'} holds 21 distinct whole numbers (from 0 to 100): "
+        "a score or class ids? Pass --problem_type=regression to predict the number, or "
+        "--problem_type=single_label_classification (or --labels) to make a class of each")
+    with pytest.raises(DataError, match="21 distinct whole numbers"):
+        CsvProcessor().get_train_examples(str(tmp_path))
+    assert len(CsvProcessor(data_dir=str(tmp_path), problem_type="single_label_classification").get_labels()) == 21
+    regression = CsvProcessor(problem_type="regression")
+    assert [e.label for e in regression.get_train_examples(str(tmp_path))][-2:] == [95.0, 100.0]
+
+
+def test_regression_labels_must_be_numbers(tmp_path):
+    write(tmp_path / "train.csv", "text,label\na,1.5\nb,high\n")
+    with pytest.raises(DataError) as e:
+        CsvProcessor(problem_type="regression").get_train_examples(str(tmp_path))
+    assert str(e.value) == (f"train.csv row 3: label 'high' in column 'label' is not a number, and "
+                            f"--problem_type is regression ({tmp_path / 'train.csv'})")
+    write(tmp_path / "dev.csv", "text,label\na,nan\n")
+    with pytest.raises(DataError, match=r"dev\.csv row 2: label 'nan' in column 'label' is not a number"):
+        CsvProcessor(problem_type="regression").get_dev_examples(str(tmp_path))
+    # Without the flag, a column with a word in it is a class column.
+    assert CsvProcessor(data_dir=str(tmp_path)).get_labels() == ["1.5", "high"]
+
+
+def test_problem_type_values_and_conflicts():
+    with pytest.raises(ValueError, match="problem_type must be one of regression, single_label_classification"):
+        CsvProcessor(problem_type="multi_label_classification")
+    with pytest.raises(UsageError, match=r"^--labels lists classes: not with --problem_type=regression"):
+        CsvProcessor(problem_type="regression", labels="a,b")
+    with pytest.raises(ValueError, match="problem_type=... \\(--problem_type\\)"):
+        assert CsvProcessor().output_mode
