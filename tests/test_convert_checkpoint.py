@@ -546,8 +546,8 @@ def test_verify_prefers_the_snippets_and_says_so(tmp_path):
 
 def test_verify_uses_glue_then_built_in_sentences_without_cached_snippets(tmp_path, monkeypatch):
     monkeypatch.setenv("BERT_ASSETS_DIR", str(tmp_path / "empty_cache"))
-    data_dir = tmp_path / "data"
-    examples, source = verify.real_examples(data_dir=str(data_dir))
+    data_dir = tmp_path / "glue_data"
+    examples, source = verify.real_examples(glue_dir=str(data_dir))
     assert source.startswith("built-in sentences (the movie-review snippets are not in the asset cache")
     assert str(data_dir) in source
     assert len(examples) == 16 and sum(b is not None for _, b in examples) == 8
@@ -556,9 +556,9 @@ def test_verify_uses_glue_then_built_in_sentences_without_cached_snippets(tmp_pa
     for task, header, rows in (("SST-2", "sentence\tlabel", [f"sst sentence {i}\t1" for i in range(10)]),
                                ("MRPC", "Quality\t#1 ID\t#2 ID\t#1 String\t#2 String",
                                 [f"1\t{i}\t{i}\tfirst {i}\tsecond {i}" for i in range(10)])):
-        os.makedirs(data_dir / "glue" / task)
-        (data_dir / "glue" / task / "dev.tsv").write_text("\n".join([header, *rows]) + "\n")
-    examples, source = verify.real_examples(data_dir=str(data_dir), n_singles=2, n_pairs=2)
+        os.makedirs(data_dir / task)
+        (data_dir / task / "dev.tsv").write_text("\n".join([header, *rows]) + "\n")
+    examples, source = verify.real_examples(glue_dir=str(data_dir), n_singles=2, n_pairs=2)
     assert examples == [("sst sentence 0", None), ("sst sentence 1", None), ("first 0", "second 0"),
                         ("first 1", "second 1")]
     assert source == f"GLUE SST-2 dev (single) + MRPC dev (pairs) in {data_dir}"

@@ -367,8 +367,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--overwrite", action="store_true", help="replace an existing, non-empty output_dir")
     parser.add_argument("--verify", action="store_true",
                         help="after converting, compare TF BertModel on the checkpoint with the NumPy "
-                             "reference on real sentences (the cached movie-review snippets, else GLUE "
-                             "in ../shared/data, else built-in ones) and print the max abs differences")
+                             "reference on real sentences (the cached movie-review snippets, else GLUE's "
+                             "SST-2 and MRPC from fetch.py glue, else built-in ones) and print the max abs "
+                             "differences")
     parser.add_argument("--max_seq_length", type=int, default=64, help="sequence length for --verify")
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

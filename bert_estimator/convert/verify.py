@@ -12,7 +12,7 @@ The sentences come from the first of these that is there, and the report names i
 1. the real Rotten Tomatoes movie-review snippets, when they are already in the asset
    cache (`python -m bert_estimator.data.assets snippets` puts them there; --verify never
    downloads them); a pair is two consecutive snippets;
-2. GLUE SST-2 dev sentences and MRPC dev pairs in `../shared/data` beside the checkout;
+2. GLUE SST-2 dev sentences and MRPC dev pairs where `fetch.py glue` puts them (`glue_data/`);
 3. a few sentences built into this module.
 """
 
@@ -35,7 +35,7 @@ from bert_estimator.convert.huggingface_weights import (
     load_hf_weights,
 )
 from bert_estimator.convert.name_map import CHECKPOINT_NAME, GOOGLE_LAYER_NORM_EPS
-from bert_estimator.data import assets
+from bert_estimator.data import assets, downloads
 from bert_estimator.data.features import convert_single_example
 from processors.base import InputExample
 
@@ -161,7 +161,7 @@ def numpy_forward(weights: dict[str, np.ndarray], hf_config: dict, input_ids, in
 # The sentences
 # --------------------------------------------------------------------------------------
 
-# Used when neither the cached snippets nor ../shared/data (GLUE) are there.
+# Used when neither the cached snippets nor GLUE's SST-2 and MRPC are there.
 FALLBACK_SINGLES = [
     "the film is a charming , funny and moving portrait of a family .",
     "a dull , plodding mess that never finds its footing .",
@@ -184,12 +184,6 @@ FALLBACK_PAIRS = [
 ]
 
 
-def shared_data_dir() -> str | None:
-    """`../shared/data` beside the source checkout, or None when installed."""
-    root = assets.checkout_dir()
-    return os.path.normpath(os.path.join(root, "..", "shared", "data")) if root else None
-
-
 def _snippet_examples(path: str, n_singles: int, n_pairs: int):
     """The first `n_singles` snippets alone, then the next 2 * `n_pairs` as pairs."""
     texts = [text for _, _, text in assets.read_snippets(path)][: n_singles + 2 * n_pairs]
@@ -197,12 +191,11 @@ def _snippet_examples(path: str, n_singles: int, n_pairs: int):
     return [(t, None) for t in texts[:n_singles]] + list(zip(rest[0::2], rest[1::2]))
 
 
-def _glue_examples(data_dir: str | None, n_singles: int, n_pairs: int):
-    """SST-2 dev sentences and MRPC dev pairs under `data_dir`, or None when absent."""
-    if not data_dir:
-        return None
-    sst2 = os.path.join(data_dir, "glue", "SST-2", "dev.tsv")
-    mrpc = os.path.join(data_dir, "glue", "MRPC", "dev.tsv")
+def _glue_examples(glue_dir: str, n_singles: int, n_pairs: int):
+    """SST-2 dev sentences and MRPC dev pairs in `glue_dir` (a folder per task, as
+    `fetch.py glue` writes it), or None when absent."""
+    sst2 = os.path.join(glue_dir, "SST-2", "dev.tsv")
+    mrpc = os.path.join(glue_dir, "MRPC", "dev.tsv")
     if not (os.path.isfile(sst2) and os.path.isfile(mrpc)):
         return None
     with open(sst2, encoding="utf-8") as f:
@@ -213,25 +206,25 @@ def _glue_examples(data_dir: str | None, n_singles: int, n_pairs: int):
     return singles[:n_singles] + pairs[:n_pairs]
 
 
-def real_examples(data_dir: str | None = None, n_singles: int = 8, n_pairs: int = 8,
+def real_examples(glue_dir: str | None = None, n_singles: int = 8, n_pairs: int = 8,
                   snippets_file: str | None = None):
     """Returns (examples, source): `n_singles` single sentences and `n_pairs` pairs, as
     (text_a, text_b or None), from the first source found (see the module docstring):
-    `snippets_file` or the asset cache's snippets (never downloaded), then GLUE under
-    `data_dir` (default `shared_data_dir()`), then the built-in sentences."""
+    `snippets_file` or the asset cache's snippets (never downloaded), then GLUE in
+    `glue_dir` (default: where `fetch.py glue` puts it), then the built-in sentences."""
     snippets_file = snippets_file or assets.cached_movie_snippets()
     if snippets_file:
         return (_snippet_examples(snippets_file, n_singles, n_pairs),
                 f"the Rotten Tomatoes movie-review snippets in {snippets_file} (a pair is two consecutive "
                 "snippets)")
-    data_dir = data_dir or shared_data_dir()
-    glue = _glue_examples(data_dir, n_singles, n_pairs)
+    glue_dir = glue_dir or downloads.default_glue_dir()
+    glue = _glue_examples(glue_dir, n_singles, n_pairs)
     if glue is not None:
-        return glue, f"GLUE SST-2 dev (single) + MRPC dev (pairs) in {data_dir}"
+        return glue, f"GLUE SST-2 dev (single) + MRPC dev (pairs) in {glue_dir}"
     examples = [(s, None) for s in FALLBACK_SINGLES[:n_singles]] + FALLBACK_PAIRS[:n_pairs]
     return examples, ("built-in sentences (the movie-review snippets are not in the asset cache: "
                       "`python -m bert_estimator.data.assets snippets` fetches them; no GLUE SST-2/MRPC "
-                      f"dev under {data_dir})")
+                      f"dev in {glue_dir}: `python fetch.py glue --tasks SST-2,MRPC`)")
 
 
 def encode_examples(tokenizer, examples, max_seq_length: int = 64) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
