@@ -206,8 +206,8 @@ def print_summary(output_dir, export_dir, counts, timings, total, args) -> None:
     used = " ".join(speed_flags(args.original_settings)) or "none (the original's fixed padding, float32)"
     print(f"  speed flags    {used}")
     if not args.original_settings:
-        print(f"                 the original's settings fine-tune in about {ORIGINAL_FINE_TUNE_SECONDS}s on a quiet "
-              "2-core machine (README; demo.py --original_settings to measure here)")
+        print(f"                 the original's settings fine-tuned in {ORIGINAL_FINE_TUNE_SECONDS}s on the 2-core AVX-512 "
+              "machine of docs/BENCHMARKS.md; demo.py --original_settings measures them here")
     print(f"  outputs        {output_dir}: eval_results.txt, test_results.tsv, classification_report.txt,")
     print("                 confusion_matrix.png, training_loss.png, run_classifier.log beside it")
     print(f"  serving model  {export_dir}  (try: .venv/bin/python predict.py --export_dir={export_dir} \"a sentence\")")
