@@ -205,7 +205,7 @@ flags.DEFINE_bool("evaluate_every_epoch", False,
 flags.DEFINE_string("best_metric", None,
                     "The dev metric that picks the best checkpoint (default: the task's main metric: "
                     "f1 for MRPC and QQP, mcc for CoLA, pearson_spearman_mean for STS-B, else "
-                    "eval_accuracy). eval_loss and loss count as lower-is-better.")
+                    "eval_accuracy). eval_loss, loss and mse count as lower-is-better.")
 flags.DEFINE_integer("early_stopping_patience", 0,
                      "Stop training after this many evaluations during training without a new best "
                      "(0: never).")

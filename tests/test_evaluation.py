@@ -382,3 +382,11 @@ def test_main_metric_of_each_task():
                 "sst-2": "eval_accuracy", "mnli": "eval_accuracy", "rte": "eval_accuracy", "csv": "eval_accuracy"}
     for task, metric in expected.items():
         assert evaluation.main_metric(task.upper(), task == "sts-b") == metric, task
+
+
+def test_mse_is_a_lower_is_better_metric_of_regression(tmp_path):
+    evaluation.check_best_metric("mse", "sts-b", 1, True)  # reported by regression_metrics
+    with pytest.raises(ValueError, match="--best_metric 'mse' is not a metric of task 'mrpc'"):
+        evaluation.check_best_metric("mse", "mrpc", 2, False)
+    tracker = evaluation.EvaluationTracker(str(tmp_path), "mse", patience=0)
+    assert tracker.lower_is_better

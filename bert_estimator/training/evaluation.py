@@ -32,7 +32,7 @@ BEST_DIR = "best"
 PEARSON_SPEARMAN_MEAN = "pearson_spearman_mean"
 # The task's main metric, as GLUE reports it; accuracy for the others.
 MAIN_METRICS = {"mrpc": "f1", "qqp": "f1", "cola": "mcc", "sts-b": PEARSON_SPEARMAN_MEAN}
-LOWER_IS_BETTER = ("eval_loss", "loss")
+LOWER_IS_BETTER = ("eval_loss", "loss", "mse")
 
 
 def main_metric(task_name: str, is_regression: bool) -> str:
@@ -44,7 +44,7 @@ def main_metric(task_name: str, is_regression: bool) -> str:
 def metric_names(num_labels: int, is_regression: bool) -> list[str]:
     """The metrics an evaluation reports (see `metrics.py`), plus derived ones."""
     if is_regression:
-        return ["eval_loss", "loss", "pearson", "spearman", PEARSON_SPEARMAN_MEAN]
+        return ["eval_loss", "loss", "mse", "pearson", "spearman", PEARSON_SPEARMAN_MEAN]
     names = ["eval_accuracy", "eval_loss", "loss"]
     if num_labels == 2:
         names += ["precision", "recall", "f1", "mcc", "auc"]
