@@ -118,8 +118,8 @@ def rust_records(hf_fast, texts: list[str], vocab: str, max_seq_length: int, tru
     import tensorflow.compat.v1 as tf
 
     tok = tokenization.FullTokenizer(vocab, do_lower_case=True)
-    encoder, _ = features._fast_encoder(LABELS, max_seq_length, tok, truncation)
-    table = fast_records._varint_table(len(tok.vocab))
+    encoder, _ = features.fast_encoder(LABELS, max_seq_length, tok, truncation)
+    table = fast_records.varint_table(len(tok.vocab))
     with tf.io.TFRecordWriter(path) as writer:
         for start in range(0, len(texts), 2000):
             batch = texts[start:start + 2000]

@@ -316,7 +316,7 @@ def test_any_features_serialize_as_protobuf_does(tokenizer):
     from bert_estimator.data.input_features import InputFeatures
 
     assert fast_records.record_entry_order(features._serialize) is not None
-    encoder, why = features._fast_encoder(["0", "1"], 8, tokenizer, "head")
+    encoder, why = features.fast_encoder(["0", "1"], 8, tokenizer, "head")
     assert why is None
     rng = random.Random(3)
     cases = [

@@ -65,8 +65,9 @@ def _varint(value: int) -> bytes:
 _VARINTS: list[bytes] = []
 
 
-def _varint_table(size: int) -> list[bytes]:
-    """The shared list whose item i is `_varint(i)`, grown to at least `size` items."""
+def varint_table(size: int) -> list[bytes]:
+    """The shared list whose item i is the varint encoding of i (`_varint(i)`), grown to at
+    least `size` items. Public for bench/bench_data_prep.py, which builds its own records."""
     if len(_VARINTS) < size:
         _VARINTS.extend(_varint(i) for i in range(len(_VARINTS), size))
     return _VARINTS
@@ -238,7 +239,7 @@ class RecordEncoder:
         self._label_id = label_id
         self._convert = convert
         # Varints for every length inside a record (ids take at most 10 bytes each).
-        self._table = _varint_table(12 * max_seq_length + 256)
+        self._table = varint_table(12 * max_seq_length + 256)
         self._padding = [b"\x00" * n for n in range(max_seq_length + 1)]
         self._masks: dict[int, bytes] = {}
         self._segments: dict[tuple[int, int], bytes] = {}
@@ -257,7 +258,7 @@ class RecordEncoder:
         vocab = tokenizer.vocab
         if "[CLS]" not in vocab or "[SEP]" not in vocab:
             return None
-        table = _varint_table(max(vocab.values(), default=0) + 1)
+        table = varint_table(max(vocab.values(), default=0) + 1)
         self._basic = tokenizer.basic_tokenizer.tokenize
         self._cls, self._sep = table[vocab["[CLS]"]], table[vocab["[SEP]"]]
         return _WordIdBytes(tokenizer, table)

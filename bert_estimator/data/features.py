@@ -328,7 +328,7 @@ def file_based_convert_examples_to_features(
         if backend == "faithful":
             count = _write(writer, faithful(examples), 0, progress)
         else:
-            encoder, why = _fast_encoder(label_list, max_seq_length, tokenizer, truncation)
+            encoder, why = fast_encoder(label_list, max_seq_length, tokenizer, truncation)
             if num_workers is None:
                 small = total is not None and total < _PARALLEL_MIN_EXAMPLES
                 num_workers = 1 if small else parallel.default_num_workers()
@@ -407,9 +407,10 @@ def _write_fast(writer, examples: Iterator, faithful, encoder: Optional[fast_rec
         return _write(writer, results, count, progress)
 
 
-def _fast_encoder(label_list: Sequence[str], max_seq_length: int, tokenizer,
+def fast_encoder(label_list: Sequence[str], max_seq_length: int, tokenizer,
                   truncation: str) -> tuple[Optional[fast_records.RecordEncoder], Optional[str]]:
-    """The fast encoder of these settings, or (None, why not).
+    """The fast encoder of these settings, or (None, why not): what
+    `file_based_convert_examples_to_features` uses (public for the benchmark and tests).
 
     With an invalid max_seq_length or truncation there is no encoder and no reason:
     the faithful conversion of the first example raises the error.
