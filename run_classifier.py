@@ -49,6 +49,7 @@ from bert_estimator.data.features import (  # noqa: F401
     convert_examples_to_features,
     convert_single_example,
     file_based_convert_examples_to_features,
+    label_id_for,
 )
 from bert_estimator.data.input_features import InputFeatures  # noqa: F401
 from bert_estimator.data.input_pipeline import (  # noqa: F401
@@ -59,7 +60,15 @@ from bert_estimator.data.input_pipeline import (  # noqa: F401
 from bert_estimator.glue import submission_files
 from bert_estimator.results import eval_collector, output_files
 from bert_estimator.serving import saved_model
-from bert_estimator.training import checks, distribution, estimator_setup, evaluation, tfhub
+from bert_estimator.training import (
+    checks,
+    class_weights,
+    distribution,
+    estimator_setup,
+    evaluation,
+    tfhub,
+    thresholds,
+)
 from bert_estimator.training import metrics as classifier_metrics
 from bert_estimator.training.output_lock import OutputDirLock
 from bert_estimator.training.preemption import PreemptionHook
@@ -148,11 +157,23 @@ flags.DEFINE_list("labels", None, "csv task: the label list, in class-id order "
 flags.DEFINE_string("train_file", None, "csv task: train file name inside --data_dir (default: train.csv).")
 flags.DEFINE_string("dev_file", None, "csv task: dev file name inside --data_dir (default: dev.csv).")
 flags.DEFINE_string("test_file", None, "csv task: test file name inside --data_dir (default: test.csv).")
-flags.DEFINE_enum("problem_type", None, ["regression", "single_label_classification"],
-                  "csv task: regression (one real-valued output, mean squared error, as STS-B) or a class per "
-                  "label. Default: classification with --labels; else regression when the train labels are "
-                  "numbers not all whole, and a stop asking for this flag when they are over 20 distinct whole "
-                  "numbers (docs/TASKS.md).")
+flags.DEFINE_enum("problem_type", None, ["regression", "single_label_classification", "multi_label_classification"],
+                  "csv task: regression (one real-valued output, mean squared error, as STS-B), a class per "
+                  "label, or several labels per example (one sigmoid output per label, binary cross-entropy). "
+                  "Default: classification with --labels; else multi-label when a train label holds "
+                  "--label_separator, regression when the train labels are numbers not all whole, and a stop "
+                  "asking for this flag when they are over 20 distinct whole numbers (docs/TASKS.md).")
+flags.DEFINE_string("label_separator", None, "csv task: what separates the labels of a multi-label example in the "
+                    "label column (default: a comma, as in \"joy,surprise\").")
+flags.DEFINE_string("class_weights", None,
+                    "Weights on the training loss per label, for imbalanced data: 'balanced' (from the train "
+                    "file's counts: n / (labels * count) per class; multi-label: negatives / positives as each "
+                    "label's pos_weight), or one weight per label in label order (1,5) or label:weight pairs "
+                    "(neg:1,pos:5). Recorded in <output_dir>/class_weights.json. Default: none (unweighted).")
+flags.DEFINE_bool("tune_thresholds", False,
+                  "Multi-label: after evaluation, pick each label's decision threshold that maximises its F1 on "
+                  "the dev set, save them in <output_dir>/thresholds.json and use them for --do_predict's label "
+                  "sets and --export_dir. Off: 0.5 for every label.")
 flags.DEFINE_enum("imdb_dev_split", None, ["test", "heldout"],
                   "imdb task: evaluate on the test split, or on a seeded held-out slice of train (default: test).")
 flags.DEFINE_float("dev_fraction", None, "imdb task with --imdb_dev_split=heldout: the fraction of train held out "
@@ -254,13 +275,13 @@ FLAG_GROUPS = (
     ("Model and tokenizer", ("init_checkpoint", "bert_hub_module_handle", "reinitialize_head", "do_lower_case",
                              "allow_casing_mismatch", "max_seq_length", "truncation_strategy")),
     ("Training", ("train_batch_size", "learning_rate", "num_train_epochs", "warmup_proportion", "seed",
-                  "shuffle_buffer_size", "adam_bias_correction", "save_checkpoints_steps", "keep_checkpoint_max",
-                  "allow_single_label")),
+                  "shuffle_buffer_size", "adam_bias_correction", "class_weights", "save_checkpoints_steps",
+                  "keep_checkpoint_max", "allow_single_label")),
     ("Evaluation and prediction", ("eval_batch_size", "predict_batch_size", "evaluate_every_n_steps",
                                    "evaluate_every_epoch", "best_metric", "early_stopping_patience",
-                                   "predict_from", "allow_untrained_head", "write_reports")),
+                                   "predict_from", "tune_thresholds", "allow_untrained_head", "write_reports")),
     ("Task options", ("xnli_language", "text_column", "text_b_column", "label_column", "labels", "train_file",
-                      "dev_file", "test_file", "problem_type", "imdb_dev_split", "dev_fraction")),
+                      "dev_file", "test_file", "problem_type", "label_separator", "imdb_dev_split", "dev_fraction")),
     ("Speed", ("bucket_by_length", "fixed_padding", "use_xla", "use_amp", "num_accumulation_steps")),
     ("Devices", ("use_tpu", "tpu_name", "tpu_zone", "gcp_project", "master", "num_tpu_cores", "tpu_job_name",
                  "iterations_per_loop", "distribution_strategy", "num_gpus")),
@@ -269,23 +290,31 @@ FLAG_GROUPS = (
 
 # ------------------------------------------------------------------------------ the model
 def create_model(bert_config, is_training, input_ids, input_mask, segment_ids, labels,
-                 num_labels, use_one_hot_embeddings, is_regression=False, hub_module_handle=None):
+                 num_labels, use_one_hot_embeddings, is_regression=False, hub_module_handle=None,
+                 is_multi_label=False, class_weights=None):
     """Builds BERT plus a classification (or regression) layer on the pooled output.
 
     Args:
       bert_config: `modeling.BertConfig`.
       is_training: bool, enables dropout.
       input_ids, input_mask, segment_ids: int32 Tensors of shape [batch_size, seq_length].
-      labels: int32 Tensor of shape [batch_size] (float32 for regression).
+      labels: int32 Tensor of shape [batch_size] (float32 for regression; int32
+        [batch_size, num_labels], multi-hot, for multi-label).
       num_labels: int, number of classes (1 for regression).
       use_one_hot_embeddings: bool, embedding lookup by one-hot matmul (faster on TPU).
       is_regression: bool, one output trained with mean squared error.
       hub_module_handle: optional TF-Hub BERT module used instead of `bert_config`.
+      is_multi_label: bool, an independent sigmoid output per label trained with binary
+        cross-entropy (averaged over labels and examples, as torch's BCEWithLogitsLoss).
+      class_weights: optional list of num_labels floats (bert_estimator/training/class_weights.py):
+        the loss is the class-weighted mean of the cross-entropies; for multi-label,
+        each label's pos_weight. None: unweighted (the original).
 
     Returns:
       (loss, per_example_loss, logits, probabilities): loss a float32 scalar,
       per_example_loss [batch_size], logits and probabilities [batch_size, num_labels]
-      (for regression, "probabilities" holds the predicted values, [batch_size]).
+      (for regression, "probabilities" holds the predicted values, [batch_size]; for
+      multi-label, each label's sigmoid).
     """
     if hub_module_handle:
         output_layer = tfhub.pooled_output(hub_module_handle, is_training, input_ids, input_mask, segment_ids)
@@ -316,23 +345,41 @@ def create_model(bert_config, is_training, input_ids, input_mask, segment_ids, l
             predictions = tf.squeeze(logits, axis=-1)  # [B]
             per_example_loss = tf.square(predictions - tf.cast(labels, tf.float32))
             return tf.reduce_mean(per_example_loss), per_example_loss, logits, predictions
+        if is_multi_label:
+            multi_hot = tf.cast(labels, tf.float32)  # [B, num_labels]
+            if class_weights is None:
+                losses = tf.nn.sigmoid_cross_entropy_with_logits(labels=multi_hot, logits=logits)
+            else:
+                losses = tf.nn.weighted_cross_entropy_with_logits(
+                    labels=multi_hot, logits=logits, pos_weight=tf.constant(class_weights, tf.float32))
+            per_example_loss = tf.reduce_mean(losses, axis=-1)  # [B]
+            return tf.reduce_mean(per_example_loss), per_example_loss, logits, tf.nn.sigmoid(logits)
         probabilities = tf.nn.softmax(logits, axis=-1)
         log_probs = tf.nn.log_softmax(logits, axis=-1)
         one_hot_labels = tf.one_hot(labels, depth=num_labels, dtype=tf.float32)
         per_example_loss = -tf.reduce_sum(one_hot_labels * log_probs, axis=-1)  # [B]
-        loss = tf.reduce_mean(per_example_loss)
+        if class_weights is None:
+            loss = tf.reduce_mean(per_example_loss)
+        else:  # each example weighs its class's weight: sum(w * loss) / sum(w), as torch's CrossEntropyLoss
+            example_weights = tf.gather(tf.constant(class_weights, tf.float32), labels)  # [B]
+            loss = tf.reduce_sum(example_weights * per_example_loss) / tf.reduce_sum(example_weights)
         return loss, per_example_loss, logits, probabilities
 
 
 def model_fn_builder(bert_config, num_labels, init_checkpoint, learning_rate, num_train_steps,
                      num_warmup_steps, use_tpu, use_one_hot_embeddings, is_regression=False,
                      hub_module_handle=None, num_accumulation_steps=1, use_amp=False,
-                     adam_bias_correction=False, reinitialize_head=False):
+                     adam_bias_correction=False, reinitialize_head=False, is_multi_label=False,
+                     class_weights=None, label_list=None):
     """Returns the `model_fn(features, labels, mode, params)` closure for TPUEstimator.
 
     `reinitialize_head` (--reinitialize_head) restores everything of `init_checkpoint` but
     its classifier layer (`output_weights`, `output_bias`), which keeps its random
     initialisation: a fine-tuned classifier of another label count as the start.
+
+    `is_multi_label`: one sigmoid output per label; `label_list` names them in the eval
+    metrics (`f1_<label>`...). `class_weights` (one float per label) weigh the training
+    loss only; `eval_loss` stays unweighted.
 
     `num_accumulation_steps`, `use_amp` and `adam_bias_correction` reach
     `optimization.create_optimizer` as its `build_train_op` hook,
@@ -358,7 +405,8 @@ def model_fn_builder(bert_config, num_labels, init_checkpoint, learning_rate, nu
         is_training = mode == tf.estimator.ModeKeys.TRAIN
         total_loss, per_example_loss, logits, probabilities = create_model(
             bert_config, is_training, input_ids, input_mask, segment_ids, label_ids,
-            num_labels, use_one_hot_embeddings, is_regression, hub_module_handle)
+            num_labels, use_one_hot_embeddings, is_regression, hub_module_handle, is_multi_label,
+            class_weights if is_training else None)
 
         tvars = tf.trainable_variables()
         initialized_variable_names = {}
@@ -402,6 +450,13 @@ def model_fn_builder(bert_config, num_labels, init_checkpoint, learning_rate, nu
             if is_regression:
                 metric_fn = classifier_metrics.regression_metrics
                 metric_args = [per_example_loss, label_ids, probabilities, is_real_example]
+            elif is_multi_label:
+                def metric_fn(per_example_loss, label_ids, probabilities, is_real_example):
+                    return classifier_metrics.multi_label_metrics(
+                        per_example_loss, label_ids, probabilities, is_real_example,
+                        label_list or [str(i) for i in range(num_labels)])
+
+                metric_args = [per_example_loss, label_ids, probabilities, is_real_example]
             else:
                 def metric_fn(per_example_loss, label_ids, logits, is_real_example):
                     return classifier_metrics.classification_metrics(
@@ -431,14 +486,16 @@ class RecordSettings:
     use_tpu: bool
     bucket_by_length: bool
     dynamic_padding: bool = False  # eval and predict batches cut to their longest member
+    multi_label_count: int = 0  # labels of a multi-label task (multi-hot label_ids); 0 for the others
 
     @classmethod
-    def from_settings(cls, settings: Settings, is_regression: bool) -> RecordSettings:
+    def from_settings(cls, settings: Settings, is_regression: bool, multi_label_count: int = 0) -> RecordSettings:
         return cls(output_dir=settings.output_dir, max_seq_length=settings.max_seq_length,
                    truncation=settings.truncation_strategy, task_name=settings.task_name.lower(),
                    is_regression=is_regression, use_tpu=settings.use_tpu,
                    bucket_by_length=settings.bucket_by_length,
-                   dynamic_padding=not (settings.use_tpu or settings.fixed_padding))
+                   dynamic_padding=not (settings.use_tpu or settings.fixed_padding),
+                   multi_label_count=multi_label_count)
 
 
 def write_records(examples, label_list, tokenizer, record_file, settings: RecordSettings):
@@ -465,7 +522,8 @@ def train(estimator, examples, label_list, tokenizer, settings: RecordSettings, 
     input_fn = file_based_input_fn_builder(
         input_file=record_file, seq_length=settings.max_seq_length, is_training=True,
         drop_remainder=True, is_regression=settings.is_regression, bucket_by_length=settings.bucket_by_length,
-        shuffle_buffer_size=shuffle_buffer_size, num_examples=len(examples))
+        shuffle_buffer_size=shuffle_buffer_size, num_examples=len(examples),
+        multi_label_count=settings.multi_label_count)
     resumed_from = tf.train.latest_checkpoint(settings.output_dir)
     if resumed_from:
         console.show("Resuming training from %s", resumed_from)
@@ -494,41 +552,67 @@ def _inference_input(examples, batch_size, name, label_list, tokenizer, settings
     input_fn = file_based_input_fn_builder(
         input_file=record_file, seq_length=settings.max_seq_length, is_training=False,
         drop_remainder=settings.use_tpu, is_regression=settings.is_regression,
-        bucket_by_length=settings.bucket_by_length or settings.dynamic_padding)  # in order, trimmed
+        bucket_by_length=settings.bucket_by_length or settings.dynamic_padding,  # in order, trimmed
+        multi_label_count=settings.multi_label_count)
     # On TPU the number of steps must be given; elsewhere the estimator reads to the end.
     steps = len(examples) // batch_size if settings.use_tpu else None
     return input_fn, num_actual, steps, record_file
 
 
 def evaluate(estimator, examples, label_list, tokenizer, settings: RecordSettings, *, batch_size,
-             write_reports=True, tracker=None):
+             write_reports=True, tracker=None, tune_thresholds_for=False):
     """Evaluates the last checkpoint on `examples`, writes eval_results.txt (and the
-    reports; with evaluation during training, the last row of its history); returns the metrics."""
+    reports; with evaluation during training, the last row of its history); returns the metrics.
+
+    `tune_thresholds_for` (multi-label, --tune_thresholds): False, or the checkpoint to
+    predict from (None: the last); each label's threshold is then tuned on these
+    examples' predictions from it and written to thresholds.json."""
     tf.logging.info("***** Running evaluation *****")
     input_fn, num_actual, steps, record_file = _inference_input(examples, batch_size, "eval", label_list, tokenizer,
                                                                 settings)
     checkpoint_path = estimator.latest_checkpoint()
     write_reports = write_reports and not settings.is_regression
-    collector = eval_collector.ProbabilitiesCollector() if write_reports and not settings.use_tpu else None
+    tuning = tune_thresholds_for is not False
+    collector = eval_collector.ProbabilitiesCollector() if (write_reports or tuning) and not settings.use_tpu else None
     with reading_records(record_file):
         result = estimator.evaluate(input_fn=input_fn, steps=steps, checkpoint_path=checkpoint_path,
                                     hooks=[collector] if collector else None)
     if tracker is not None:
         tracker.record(result["global_step"], result, checkpoint_path)
     console.show("***** Eval results *****")
+    per_label = set(classifier_metrics.per_label_metric_names(label_list)) if settings.multi_label_count else set()
     for key in sorted(result):
-        console.show("  %s = %s", key, result[key])
+        (tf.logging.info if key in per_label else console.show)("  %s = %s", key, result[key])
+    if per_label:
+        console.show("  (and precision, recall, f1 and auc of each label: in eval_results.txt)")
     console.show("Wrote %s", output_files.write_eval_results(settings.output_dir, result, checkpoint_path))
+    if not (write_reports or tuning):
+        return result
+
+    def dev_probabilities(checkpoint):
+        if checkpoint == checkpoint_path and collector and collector.rows(num_actual) is not None:
+            return collector.rows(num_actual)
+        with reading_records(record_file):  # on TPU (or another checkpoint): a prediction pass
+            predictions = estimator.predict(input_fn, checkpoint_path=checkpoint)
+            return [p["probabilities"] for _, p in zip(range(num_actual), predictions)]
+
+    probabilities = dev_probabilities(checkpoint_path)
+    multi_label = settings.multi_label_count > 0
+    if multi_label:
+        label_ids = [label_id_for(e, {label: i for i, label in enumerate(label_list)}, multi_label=True)
+                     for e in examples[:num_actual]]
+    else:
+        label_ids = [label_list.index(e.label) for e in examples[:num_actual]]
+    if tuning:
+        tuned_on = tune_thresholds_for or checkpoint_path
+        thresholds.tune_and_write(settings.output_dir, label_list, dev_probabilities(tuned_on), label_ids, tuned_on)
     if write_reports:
         from bert_estimator.results import reports  # matplotlib and scikit-learn: only when reporting
 
-        probabilities = collector.rows(num_actual) if collector else None
-        if probabilities is None:  # on TPU (or nothing collected): a prediction pass
-            with reading_records(record_file):
-                predictions = estimator.predict(input_fn, checkpoint_path=checkpoint_path)
-                probabilities = [p["probabilities"] for _, p in zip(range(num_actual), predictions)]
-        label_ids = [label_list.index(e.label) for e in examples[:num_actual]]
-        reports.write_eval_reports(settings.output_dir, label_list, label_ids, probabilities)
+        if multi_label:
+            reports.write_multi_label_reports(settings.output_dir, label_list, label_ids, probabilities)
+        else:
+            reports.write_eval_reports(settings.output_dir, label_list, label_ids, probabilities)
         reports.plot_training_loss(settings.output_dir)
     return result
 
@@ -573,14 +657,17 @@ def write_glue_submission(estimator, processor, data_dir, rows, label_list, toke
 
 
 def export(estimator, export_dir, settings: RecordSettings, *, vocab_file, do_lower_case, label_list,
-           init_checkpoint, checkpoint_path=None, pair=None, version=None):
+           init_checkpoint, checkpoint_path=None, pair=None, version=None, thresholds=None, label_separator=None):
     """Exports a SavedModel of `checkpoint_path` (default: the last checkpoint) with the
-    tokenizer's files, for `predict.py`."""
+    tokenizer's files, for `predict.py`; a multi-label one with each label's decision
+    threshold and the separator of its label sets."""
+    multi_label = {"is_multi_label": True, "thresholds": thresholds,
+                   "label_separator": label_separator} if settings.multi_label_count else {}
     saved_model.export_model(estimator, export_dir, max_seq_length=settings.max_seq_length,
                          vocab_file=vocab_file, do_lower_case=do_lower_case, label_list=label_list,
                          is_regression=settings.is_regression, truncation=settings.truncation,
                          init_checkpoint=init_checkpoint, checkpoint_path=checkpoint_path, pair=pair,
-                         version=version)
+                         version=version, **multi_label)
 
 
 def evaluation_during_training(estimator, examples, label_list, tokenizer, settings: RecordSettings, *,
@@ -654,6 +741,8 @@ def show_settings(settings: Settings, label_list, is_regression: bool, examples,
     counts = ", ".join(f"{len(split)} {name}" for name, split in zip(("train", "dev", "test"), examples)
                        if split is not None)
     labels = "regression (one value)" if is_regression else f"{len(label_list)} labels ({', '.join(label_list)})"
+    if isinstance(label_list, processors.MultiLabelList):
+        labels = f"multi-label, {labels}"
     console.show("Task %s: %s; examples: %s (from %s)", settings.task_name, labels, counts or "none read",
                  settings.data_dir)
     model = settings.bert_hub_module_handle or settings.init_checkpoint or "random weights (no --init_checkpoint)"
@@ -690,20 +779,23 @@ def run(settings: Settings, run_log: console.RunLog):
     tokenizer = checks.make_tokenizer(vocab_file, do_lower_case)
     label_list = processor.get_labels()
     is_regression = processor.output_mode == processors.REGRESSION
+    is_multi_label = processor.output_mode == processors.MULTI_LABEL
     num_labels = 1 if is_regression else len(label_list)
+    checks.check_problem_options(settings, processor.output_mode, label_list)
     train_examples, eval_examples, predict_examples = read_examples(
         processor, settings.data_dir, do_train=settings.do_train, do_eval=settings.do_eval,
         do_predict=settings.do_predict, task_name=settings.task_name,
         allow_single_label=settings.allow_single_label)
     pair = reads_pairs(processor, settings.data_dir, (train_examples, eval_examples, predict_examples)) \
         if settings.export_dir else None
+    weights = class_weights.parse(settings.class_weights, label_list, train_examples)
     num_train_steps, num_warmup_steps = training_steps(
         len(train_examples), train_batch_size=settings.train_batch_size,
         num_train_epochs=settings.num_train_epochs,
         warmup_proportion=settings.warmup_proportion) if settings.do_train else (None, None)
     if settings.init_checkpoint:
         check_init_checkpoint(bert_config, settings.init_checkpoint, num_labels, is_regression,
-                              reinitialize_head=settings.reinitialize_head)
+                              reinitialize_head=settings.reinitialize_head, is_multi_label=is_multi_label)
     # A latest checkpoint that cannot be read: training goes back to the newest intact
     # one (inside the lock, below); the other steps would restore it, so they stop. With
     # multi-worker training the chief, which holds the lock, does it alone.
@@ -715,8 +807,9 @@ def run(settings: Settings, run_log: console.RunLog):
         if not settings.do_train:
             raise UsageError(f"{damaged.describe()}: rerun with --do_train to go back to {damaged.intact}, the "
                              "newest intact checkpoint, and train from there")
-    best_metric = settings.best_metric or evaluation.main_metric(settings.task_name, is_regression)
-    evaluation.check_best_metric(best_metric, settings.task_name, num_labels, is_regression)
+    best_metric = settings.best_metric or evaluation.main_metric(settings.task_name, is_regression, is_multi_label)
+    evaluation.check_best_metric(best_metric, settings.task_name, num_labels, is_regression,
+                                 label_list if is_multi_label else None)
     during_training = checks.evaluates_during_training(settings.evaluate_every_n_steps,
                                                        settings.evaluate_every_epoch)
     # The checkpoint to predict and export from. A run that does not evaluate during
@@ -728,6 +821,12 @@ def run(settings: Settings, run_log: console.RunLog):
     log_file = run_log.attach_log_file(log_file_path(settings.distribution_strategy, settings.output_dir))
     show_settings(settings, label_list, is_regression, (train_examples, eval_examples, predict_examples),
                   num_train_steps, num_warmup_steps, log_file)
+    if weights is not None:
+        console.show("Class weights (%s, %s): %s; recorded in %s", settings.class_weights,
+                     "pos_weight per label" if is_multi_label else "per class",
+                     class_weights.describe(weights, label_list),
+                     class_weights.record(settings.output_dir, settings.class_weights, weights, label_list,
+                                          train_examples))
 
     # The steps.
     with output_dir_lock(settings.distribution_strategy, settings.output_dir):
@@ -738,9 +837,10 @@ def run(settings: Settings, run_log: console.RunLog):
                          "from %s; a new one of %d outputs starts from random", settings.init_checkpoint,
                          num_labels)
         model_fn = model_fn_from_settings(settings, bert_config, num_labels, is_regression, num_train_steps,
-                                          num_warmup_steps)
+                                          num_warmup_steps, label_list=label_list if is_multi_label else None,
+                                          class_weights=weights)
         estimator = estimator_setup.make_estimator(model_fn, settings)
-        records = RecordSettings.from_settings(settings, is_regression)
+        records = RecordSettings.from_settings(settings, is_regression, num_labels if is_multi_label else 0)
         tracker, eval_hooks = None, []
         if during_training:
             tracker, saver_hook = evaluation_during_training(
@@ -760,22 +860,31 @@ def run(settings: Settings, run_log: console.RunLog):
                   extra_hooks=eval_hooks)
         if settings.do_eval:
             evaluate(estimator, eval_examples, label_list, tokenizer, records,
-                     batch_size=settings.eval_batch_size, write_reports=settings.write_reports, tracker=tracker)
+                     batch_size=settings.eval_batch_size, write_reports=settings.write_reports, tracker=tracker,
+                     tune_thresholds_for=(chosen_checkpoint(settings.predict_from, settings.output_dir, quiet=True)
+                                          if settings.tune_thresholds else False))
         if during_training:
             checkpoint_path = chosen_checkpoint(settings.predict_from, settings.output_dir)
+        label_thresholds = thresholds.for_checkpoint(
+            settings.output_dir, label_list, checkpoint_path or estimator.latest_checkpoint()) if is_multi_label else None
         if settings.do_predict:
             rows = predict(estimator, predict_examples, label_list, tokenizer, records,
                            batch_size=settings.predict_batch_size, checkpoint_path=checkpoint_path)
             console.show("Wrote %s", output_files.write_test_results(settings.output_dir, rows))
+            if is_multi_label:
+                console.show("Wrote %s", output_files.write_predicted_label_sets(
+                    settings.output_dir, [e.guid for e in predict_examples], rows, label_list, label_thresholds,
+                    getattr(processor, "label_separator", ",")))
             write_glue_submission(estimator, processor, settings.data_dir, rows, label_list, tokenizer, records,
                                   batch_size=settings.predict_batch_size, checkpoint_path=checkpoint_path)
         if settings.export_dir:
             export(estimator, settings.export_dir, records, vocab_file=vocab_file, do_lower_case=do_lower_case,
                    label_list=label_list, init_checkpoint=settings.init_checkpoint,
-                   checkpoint_path=checkpoint_path, pair=pair, version=settings.export_version)
+                   checkpoint_path=checkpoint_path, pair=pair, version=settings.export_version,
+                   thresholds=label_thresholds, label_separator=getattr(processor, "label_separator", None))
 
 
-def chosen_checkpoint(predict_from: str, output_dir: str) -> str | None:
+def chosen_checkpoint(predict_from: str, output_dir: str, quiet: bool = False) -> str | None:
     """The checkpoint --do_predict and --export_dir use: None (the last) or the best,
     which must then be in `output_dir`/best/ (UsageError if not)."""
     if predict_from != "best":
@@ -784,28 +893,32 @@ def chosen_checkpoint(predict_from: str, output_dir: str) -> str | None:
     if path is None:
         raise UsageError(f"--predict_from=best: no best checkpoint in {os.path.join(output_dir, evaluation.BEST_DIR)}; "
                          "evaluate during training (--evaluate_every_n_steps or --evaluate_every_epoch)")
-    console.show("Predicting and exporting from the best checkpoint: %s", path)
+    if not quiet:
+        console.show("Predicting and exporting from the best checkpoint: %s", path)
     return path
 
 
-def check_init_checkpoint(bert_config, init_checkpoint, num_labels, is_regression, reinitialize_head=False):
+def check_init_checkpoint(bert_config, init_checkpoint, num_labels, is_regression, reinitialize_head=False,
+                          is_multi_label=False):
     """Stops before anything is written when the checkpoint's shapes do not fit the model
     (its classifier layer aside with `reinitialize_head`: that is not restored)."""
 
     def build_model():
         ids = tf.zeros([1, 8], tf.int32)
-        labels = tf.zeros([1], tf.float32 if is_regression else tf.int32)
-        create_model(bert_config, False, ids, ids, ids, labels, num_labels, False, is_regression)
+        labels = tf.zeros([1, num_labels] if is_multi_label else [1], tf.float32 if is_regression else tf.int32)
+        create_model(bert_config, False, ids, ids, ids, labels, num_labels, False, is_regression,
+                     is_multi_label=is_multi_label)
 
     checks.check_checkpoint_fits(build_model, init_checkpoint,
                                  skip=checks.CLASSIFIER_HEAD if reinitialize_head else ())
 
 
 def model_fn_from_settings(settings: Settings, bert_config, num_labels, is_regression, num_train_steps,
-                           num_warmup_steps):
+                           num_warmup_steps, label_list=None, class_weights=None):
     """`model_fn_builder` with the run's --init_checkpoint, --learning_rate, --use_tpu,
     --bert_hub_module_handle, --num_accumulation_steps, --use_amp, --adam_bias_correction and
-    --reinitialize_head."""
+    --reinitialize_head; `label_list` for a multi-label task (None for the others), and
+    the weights of --class_weights (None: unweighted)."""
     return model_fn_builder(
         bert_config=bert_config,
         num_labels=num_labels,
@@ -820,7 +933,10 @@ def model_fn_from_settings(settings: Settings, bert_config, num_labels, is_regre
         num_accumulation_steps=settings.num_accumulation_steps,
         use_amp=settings.use_amp,
         adam_bias_correction=settings.adam_bias_correction,
-        reinitialize_head=settings.reinitialize_head)
+        reinitialize_head=settings.reinitialize_head,
+        is_multi_label=label_list is not None,
+        class_weights=class_weights,
+        label_list=label_list)
 
 
 def output_dir_lock(distribution_strategy: str, output_dir: str):

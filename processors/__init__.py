@@ -15,12 +15,15 @@ from typing import Optional
 from bert_estimator.core.errors import UsageError
 from processors.base import (  # noqa: F401
     CLASSIFICATION,
+    MULTI_LABEL,
     REGRESSION,
     DataError,
     DataProcessor,
     InputExample,
+    MultiLabelList,
     PaddingInputExample,
     check_labels,
+    example_labels,
 )
 from processors.csv_tasks import CsvProcessor
 from processors.glue import (
@@ -55,8 +58,8 @@ PROCESSORS: dict = {
 }
 
 __all__ = [
-    "CLASSIFICATION", "REGRESSION", "DataError", "DataProcessor", "InputExample",
-    "OPTION_FLAGS", "PaddingInputExample", "PROCESSORS", "check_labels", "get_processor", "tasks_reading",
+    "CLASSIFICATION", "MULTI_LABEL", "MultiLabelList", "REGRESSION", "DataError", "DataProcessor", "InputExample",
+    "OPTION_FLAGS", "PaddingInputExample", "PROCESSORS", "check_labels", "example_labels", "get_processor", "tasks_reading",
     *sorted(cls.__name__ for cls in PROCESSORS.values()),
 ]
 
@@ -75,6 +78,7 @@ OPTION_FLAGS = {
     "imdb_dev_split": "imdb_dev_split",
     "dev_fraction": "dev_fraction",
     "problem_type": "problem_type",
+    "label_separator": "label_separator",
 }
 
 

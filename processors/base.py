@@ -24,6 +24,8 @@ csv.field_size_limit(sys.maxsize)
 
 CLASSIFICATION = "classification"
 REGRESSION = "regression"
+# Several labels per example (a set, possibly empty): one sigmoid output per label.
+MULTI_LABEL = "multi_label_classification"
 
 
 class DataError(UserError, ValueError):
@@ -39,14 +41,37 @@ class InputExample:
       guid: unique, stable id of the example, e.g. "train-12".
       text_a: str. The untokenized first sequence (the only one for single-text tasks).
       text_b: Optional str. The untokenized second sequence of pair tasks.
-      label: Optional str (classification) or float (regression). None for unlabeled
+      label: Optional str (classification), float (regression) or tuple of str
+        (multi-label: the example's label set, possibly empty). None for unlabeled
         test examples.
     """
 
     guid: str
     text_a: str
     text_b: Optional[str] = None
-    label: Optional[Union[str, float]] = None
+    label: Optional[Union[str, float, tuple]] = None
+
+
+class MultiLabelList(list):
+    """The label list of a multi-label task (`output_mode` `MULTI_LABEL`): a plain list
+    of the labels in output order that also says "each example carries a set of these".
+
+    Everything that turns examples into features takes the label list already
+    (`convert_single_example(..., label_list, ...)`, the TFRecord writers and their
+    cache fingerprint); with this type it also tells them to write label_ids as a
+    multi-hot vector of len(label_list) int64s instead of one class id, with no new
+    argument on the original's functions.
+    """
+
+
+def example_labels(label) -> tuple:
+    """The label set of a multi-label example's `label`: a tuple of str ("a" -> ("a",);
+    None -> ())."""
+    if label is None:
+        return ()
+    if isinstance(label, str):
+        return (label,)
+    return tuple(label)
 
 
 class PaddingInputExample:
@@ -68,7 +93,8 @@ class DataProcessor:
     `get_test_examples` (each takes the data directory and returns a list of
     `InputExample`) and `get_labels`. `output_mode` is `"classification"` or
     `"regression"` (one real-valued output, mean-squared-error loss; `get_labels`
-    returns an empty list).
+    returns an empty list) or `"multi_label_classification"` (labels are tuples of
+    labels; `get_labels` returns a `MultiLabelList`).
 
     Options that come from flags (XNLI's language, the CSV columns...) are keyword
     arguments of the subclass's `__init__`; `processors.get_processor` passes them on,
@@ -164,7 +190,10 @@ def check_labels(label_list, splits: dict) -> None:
     """Raises DataError for the first labelled example of `splits` ({name: examples or
     None}) whose label is not in `label_list`."""
     known = set(label_list)
+    multi_label = isinstance(label_list, MultiLabelList)
     for split, examples in splits.items():
         for example in examples or ():
-            if example.label is not None and example.label not in known:
-                raise unknown_label(f"{split} example {example.guid}", example.label, label_list)
+            labels = example_labels(example.label) if multi_label else (example.label,)
+            for label in labels:
+                if label is not None and label not in known:
+                    raise unknown_label(f"{split} example {example.guid}", label, label_list)

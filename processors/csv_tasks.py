@@ -69,6 +69,19 @@ Regression or classification (`problem_type`, transformers' names):
     (77 banking intents), and either guess trains a useless model in silence; the user
     knows which it is, and saying so costs one flag.
   - anything else (words, or at most 20 distinct whole numbers): classification.
+
+Multi-label classification (`"multi_label_classification"`): each example carries a set
+of labels, possibly empty, written in the label column joined by `label_separator`
+(default `,`, as GoEmotions' files: `"joy,surprise"`; a CSV field holding a comma is
+quoted). The set is the value split at the separator, each label stripped, empty ones
+and repeats dropped (`split_labels`); an empty value is the empty set. `get_labels()` is
+a `MultiLabelList`; `InputExample.label` a tuple of labels. Without `problem_type` and
+`labels`, a train label column in which any value holds the separator is taken as
+multi-label, and the console says so (a single-label column whose labels hold the
+separator then needs `problem_type="single_label_classification"`). With `labels` but
+no `problem_type` the task stays single-label, and a label holding the separator is
+a `DataError` that suggests `--problem_type=multi_label_classification`. Train and
+dev labels outside the label list are errors; test labels outside it are dropped.
 """
 
 from __future__ import annotations
@@ -83,10 +96,12 @@ from bert_estimator.core import console
 from bert_estimator.core.errors import UsageError
 from processors.base import (
     CLASSIFICATION,
+    MULTI_LABEL,
     REGRESSION,
     DataError,
     DataProcessor,
     InputExample,
+    MultiLabelList,
     check_label,
     read_text,
 )
@@ -94,7 +109,11 @@ from processors.base import (
 # What joins the values of several text columns into text_a (transformers' choice).
 TEXT_COLUMN_SEPARATOR = " "
 # `problem_type` values (transformers' names) and the output mode of each.
-PROBLEM_TYPES = {"regression": REGRESSION, "single_label_classification": CLASSIFICATION}
+PROBLEM_TYPES = {"regression": REGRESSION, "single_label_classification": CLASSIFICATION,
+                 "multi_label_classification": MULTI_LABEL}
+# What separates the labels of a multi-label example in the label column ("sports,politics"),
+# as in GoEmotions' files; `label_separator` (--label_separator) changes it.
+DEFAULT_LABEL_SEPARATOR = ","
 # Above this many distinct whole numbers a label column is ambiguous (score or class ids?).
 MAX_DETECTED_CLASSES = 20
 
@@ -177,6 +196,16 @@ def _number(value: Optional[str]) -> Optional[float]:
     return number if math.isfinite(number) else None
 
 
+def split_labels(value: Optional[str], separator: str) -> tuple:
+    """The label set of a multi-label column's `value`: its labels split at `separator`,
+    stripped, empty ones dropped, duplicates removed, in their order of appearance
+    ("b, a,,b" -> ("b", "a")); () for None or an empty value."""
+    if value is None:
+        return ()
+    labels = (label.strip() for label in value.split(separator))
+    return tuple(dict.fromkeys(label for label in labels if label))
+
+
 def detect_problem_type(labels: Sequence[str], where: str) -> tuple[str, str]:
     """The problem type of a label column without `problem_type` or `labels` (module
     docstring): ("regression", why) or ("single_label_classification", "").
@@ -217,8 +246,8 @@ class _OutputMode:
 
 
 class CsvProcessor(DataProcessor):
-    """Single-text or text-pair classification, or regression, from CSV/TSV files with
-    named columns.
+    """Single-text or text-pair classification (one label or several per example), or
+    regression, from CSV/TSV files with named columns.
 
     Args:
       text_column: column of the (first) text; several comma-separated names (or a
@@ -231,8 +260,12 @@ class CsvProcessor(DataProcessor):
       train_file, dev_file, test_file: file names inside the data directory.
       data_dir: where to find the train file when `labels` is None and `get_labels()`
         is called before any `get_*_examples`.
-      problem_type: "regression", "single_label_classification", or None to decide
-        from `labels` and the train file (module docstring).
+      problem_type: "regression", "single_label_classification",
+        "multi_label_classification", or None to decide from `labels` and the train
+        file (module docstring).
+      label_separator: what separates the labels of a multi-label example in the label
+        column (default ","); its presence in a train label selects multi-label when
+        `problem_type` and `labels` are None.
 
     Raises:
       ValueError: bad `labels`, `text_column` or `problem_type`.
@@ -253,6 +286,7 @@ class CsvProcessor(DataProcessor):
         test_file: str = "test.csv",
         data_dir: Optional[str] = None,
         problem_type: Optional[str] = None,
+        label_separator: Optional[str] = None,
     ):
         self.text_column = text_column
         self.text_columns = _parse_names(text_column, "text_column")
@@ -267,6 +301,9 @@ class CsvProcessor(DataProcessor):
             raise ValueError(f"problem_type must be one of {', '.join(PROBLEM_TYPES)}, got {problem_type!r}")
         if problem_type == "regression" and labels is not None:
             raise UsageError("--labels lists classes: not with --problem_type=regression (one real-valued output)")
+        if label_separator is not None and not label_separator.strip():
+            raise ValueError(f"label_separator must hold a visible character, got {label_separator!r}")
+        self.label_separator = label_separator or DEFAULT_LABEL_SEPARATOR
         self.problem_type = problem_type
         self._labels = _parse_labels(labels) if labels is not None else None
         self._problem_type = problem_type or ("single_label_classification" if labels is not None else None)
@@ -281,17 +318,22 @@ class CsvProcessor(DataProcessor):
         return self._create_examples(data_dir, self.test_file, "test")
 
     def get_labels(self) -> list[str]:
-        """The label list in class-id order; [] for regression."""
-        if self.problem_type_in_use() == "regression":
+        """The label list in class-id order; [] for regression; a `MultiLabelList` for
+        multi-label classification."""
+        problem_type = self.problem_type_in_use()
+        if problem_type == "regression":
             return []
         if self._labels is None:
             self._labels = self._infer_labels(self._train_path())
+        if problem_type == "multi_label_classification":
+            return MultiLabelList(self._labels)
         return list(self._labels)
 
     def problem_type_in_use(self) -> str:
-        """"regression" or "single_label_classification": `problem_type`, else
-        decided from `labels` and the train file once (`detect_problem_type`), the
-        console told when that makes a regression.
+        """"regression", "single_label_classification" or "multi_label_classification":
+        `problem_type`, else decided from `labels` and the train file once: a label
+        holding `label_separator` makes it multi-label, else `detect_problem_type`;
+        the console is told when that makes a regression or a multi-label task.
 
         Raises:
           ValueError: the train file is needed but there is no data directory.
@@ -299,7 +341,16 @@ class CsvProcessor(DataProcessor):
         """
         if self._problem_type is None:
             path = self._train_path()
-            labels = self._train_labels(path)
+            values = self._train_values(path)
+            joined = [value for value in values if value and self.label_separator in value]
+            if joined:
+                self._problem_type = "multi_label_classification"
+                console.show("csv task: multi-label (one sigmoid output per label), since %d of the %d labels in "
+                             "column %r of %s hold the label separator %r (e.g. %r); "
+                             "--problem_type=single_label_classification would take each value as one label",
+                             len(joined), len(values), self.label_column, path, self.label_separator, joined[0])
+                return self._problem_type
+            labels = self._train_labels(path, values)
             where = f"label column {self.label_column!r} of {path}"
             self._problem_type, why = detect_problem_type(labels, where)
             if self._problem_type == "regression":
@@ -318,20 +369,27 @@ class CsvProcessor(DataProcessor):
             )
         return os.path.join(self.data_dir, self.train_file)
 
-    def _train_labels(self, path: str) -> list[str]:
-        """The stripped labels of the train file, one per data row; DataError for an empty one."""
+    def _train_values(self, path: str) -> list[str]:
+        """The stripped values of the train file's label column, one per data row ("" for none)."""
         header, rows = read_table(path, self.delimiter)
         col = column_index(path, header, self.label_column)
-        labels = []
-        for i, row in enumerate(rows):
-            label = _strip(row[col])
+        return [_strip(row[col]) or "" for row in rows]
+
+    def _train_labels(self, path: str, values: Optional[list[str]] = None) -> list[str]:
+        """The stripped labels of the train file, one per data row; DataError for an empty one."""
+        values = self._train_values(path) if values is None else values
+        for i, label in enumerate(values):
             if not label:
                 raise DataError(f"{os.path.basename(path)} row {i + 2}: empty label in column "
                                 f"{self.label_column!r} ({path})")
-            labels.append(label)
-        return labels
+        return values
 
     def _infer_labels(self, path: str) -> list[str]:
+        if self.problem_type_in_use() == "multi_label_classification":
+            found = {label for value in self._train_values(path) for label in split_labels(value, self.label_separator)}
+            if not found:
+                raise DataError(f"column {self.label_column!r} of {path} holds no label at all; pass --labels")
+            return _sort_labels(found)
         return _sort_labels(set(self._train_labels(path)))
 
     def _create_examples(self, data_dir: str, file_name: str, set_type: str) -> list[InputExample]:
@@ -346,7 +404,9 @@ class CsvProcessor(DataProcessor):
             label_col = None
         else:
             label_col = column_index(path, header, self.label_column)
-        regression = self.problem_type_in_use() == "regression"
+        problem_type = self.problem_type_in_use()
+        regression = problem_type == "regression"
+        multi_label = problem_type == "multi_label_classification"
         labels = self.get_labels()
         needed = [*text_a_cols, *([] if text_b_col is None else [text_b_col]),
                   *([] if label_col is None else [label_col])]
@@ -359,10 +419,21 @@ class CsvProcessor(DataProcessor):
             label = None if label_col is None else _strip(row[label_col])
             if regression:
                 label = self._score(path, i, label, is_test)
+            elif multi_label:
+                label = split_labels(label, self.label_separator)
+                if is_test:  # predictions never read them: labels outside the list are dropped
+                    label = tuple(name for name in label if name in labels)
+                else:
+                    for name in label:
+                        check_label(path, i + 1, name, labels)
             elif is_test:
                 if label not in labels:
                     label = labels[0]
             else:
+                if label not in labels and label and self.label_separator in label:
+                    raise DataError(f"{os.path.basename(path)} row {i + 2}: label {label!r} is not one of {labels} "
+                                    f"and holds the label separator {self.label_separator!r}: several labels per "
+                                    f"example? pass --problem_type=multi_label_classification ({path})")
                 check_label(path, i + 1, label, labels)
             examples.append(InputExample(
                 guid=f"{set_type}-{i}",

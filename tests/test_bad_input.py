@@ -650,3 +650,39 @@ def test_convert_truncated_safetensors(hf, keep, message):
     with open(path, "wb") as f:
         f.write(data[:int(len(data) * keep) if keep < 1 else keep])
     expect_convert_error(hf, f"{path} {message}")
+
+
+# ------------------------------------------------- multi-label, class weights, thresholds
+MULTI_ROWS = [("a good film", "pos,film"), ("a bad film", "neg,film"), ("a song", "pos")] * 6
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--tune_thresholds"], "--tune_thresholds tunes the per-label thresholds of a multi-label task; "
+                            "--task_name=csv is classification"),
+    (["--class_weights=1,2,3"], "--class_weights=1,2,3: 3 weights for 2 labels (0, 1)"),
+    (["--class_weights=0:1,2:5"], "--class_weights=0:1,2:5: '2' is not a label (0, 1)"),
+    (["--class_weights=balanced", "--labels=0,1,2"], "--class_weights=balanced: label '2' is on no example"),
+], ids=["tune_thresholds_single_label", "weights_count", "weights_unknown_label", "balanced_absent_label"])
+def test_class_weights_and_thresholds_errors(capsys, case, extra, message):
+    expect_error(capsys, case, message, *extra)
+
+
+def test_class_weights_without_training(capsys, case):
+    expect_error(capsys, case, "--class_weights weights the training loss: add --do_train", "--class_weights=balanced",
+                 do=("--do_eval", "--allow_untrained_head"))
+
+
+def test_class_weights_on_a_regression(capsys, case):
+    expect_error(capsys, case, "--class_weights weighs the labels of a classification task; this one is a regression",
+                 "--class_weights=balanced", "--problem_type=regression")
+
+
+def test_multi_label_errors(capsys, case):
+    for split in ("train", "dev", "test"):
+        _write_csv(case["data"] / f"{split}.csv", MULTI_ROWS)
+    expect_error(capsys, case, "--tune_thresholds tunes on the dev set: add --do_eval", "--tune_thresholds",
+                 do=("--do_train",))
+    _write_csv(case["data"] / "train.csv", [("a good film", "pos,film")] * 12)
+    expect_error(capsys, case, "the training set has one label set: its 12 examples all carry {film, pos}")
+    _write_csv(case["data"] / "train.csv", MULTI_ROWS + [("odd", "pos,Pos"), ("odd", "a b,a_b")])
+    expect_error(capsys, case, "labels ['a b', 'a_b'] give the same metric names (a_b)")

@@ -143,3 +143,39 @@ def test_failed_write_leaves_nothing(tmp_path, tokenizers):
     with pytest.raises(DataError):
         features.file_based_convert_examples_to_features(examples, ["0", "1"], 16, tok, path)
     assert os.listdir(tmp_path) == []
+
+
+def test_multi_label_records_fast_equal_faithful_and_parse_as_multi_hot(tmp_path, tokenizers):
+    import numpy as np
+    import tensorflow.compat.v1 as tf
+
+    from bert_estimator.data import input_pipeline
+    from processors import MultiLabelList
+    from tests.real_data import movie_snippets
+
+    tok, _ = tokenizers
+    labels = MultiLabelList(["amazon", "movies", "nyt", "tweets"])
+    rng = random.Random(3)
+    texts = movie_snippets()[:60]
+    examples = [InputExample(f"train-{i}", t.text, None, tuple(rng.sample(labels, rng.randint(0, 3))))
+                for i, t in enumerate(texts)]
+    examples += [PaddingInputExample()] * 4
+    f = features.convert_single_example(0, examples[1], labels, 32, tok)
+    assert f.label_id == [int(name in examples[1].label) for name in labels]
+    assert features.convert_single_example(0, PaddingInputExample(), labels, 8, tok).label_id == [0, 0, 0, 0]
+
+    fast, faithful = str(tmp_path / "fast.tf_record"), str(tmp_path / "faithful.tf_record")
+    features.file_based_convert_examples_to_features(examples, labels, 32, tok, fast, backend="fast", num_workers=2)
+    features.file_based_convert_examples_to_features(examples, labels, 32, tok, faithful, backend="faithful")
+    with open(fast, "rb") as a, open(faithful, "rb") as b:
+        assert a.read() == b.read()
+
+    input_fn = input_pipeline.file_based_input_fn_builder(fast, 32, is_training=False, drop_remainder=False,
+                                                          multi_label_count=len(labels))
+    with tf.Graph().as_default():
+        batch = tf.data.make_one_shot_iterator(input_fn({"batch_size": 64})).get_next()
+        with tf.Session() as sess:
+            got = sess.run(batch)
+    expected = [[int(name in e.label) for name in labels] for e in examples[:60]] + [[0, 0, 0, 0]] * 4
+    np.testing.assert_array_equal(got["label_ids"], expected)
+    assert got["label_ids"].shape == (64, 4)

@@ -103,3 +103,61 @@ def test_regression_metrics_match_scipy():
     assert got["spearman"] == pytest.approx(scipy.stats.spearmanr(preds, labels)[0], abs=1e-5)
     assert got["eval_loss"] == pytest.approx(np.mean((preds - labels) ** 2), rel=1e-5)
     assert got["mse"] == pytest.approx(np.mean((preds - labels) ** 2), rel=1e-5)
+
+
+# ------------------------------------------------------------------------ multi-label
+LABELS = ["sports", "politics", "tech news", "art"]  # "tech news": a name the metric names sanitize
+
+
+def _multi_label_data(seed=1, n=157, n_pad=3):
+    rng = np.random.RandomState(seed)
+    truth = (rng.rand(n, len(LABELS)) < [0.5, 0.3, 0.1, 0.6]).astype(np.int32)
+    truth[:, 3] = 1  # ... but one example without the label, below: AUC still defined
+    truth[5, 3] = 0
+    # probabilities that carry signal, with ties (rounded) to test the AUC's tie handling
+    probs = np.clip(0.5 * truth + 0.5 * rng.rand(n, len(LABELS)), 0, 1).round(2).astype(np.float32)
+    loss = rng.rand(n).astype(np.float32)
+    truth_p = np.concatenate([truth, np.ones((n_pad, len(LABELS)), np.int32)])
+    probs_p = np.concatenate([probs, np.full((n_pad, len(LABELS)), 0.9, np.float32)])
+    loss_p = np.concatenate([loss, np.full(n_pad, 50.0, np.float32)])
+    real = np.concatenate([np.ones(n), np.zeros(n_pad)]).astype(np.float32)
+    return truth, probs, loss, [loss_p, truth_p, probs_p, real]
+
+
+def test_multi_label_metrics_match_sklearn():
+    truth, probs, loss, arrays = _multi_label_data()
+    build = functools.partial(classifier_metrics.multi_label_metrics, label_list=LABELS)
+    got = _run_streaming(build, _batches(arrays, 16))
+    pred = (probs >= 0.5).astype(np.int32)
+
+    assert sorted(got) == classifier_metrics.multi_label_metric_names(LABELS)
+    assert got["eval_loss"] == pytest.approx(loss.mean(), abs=1e-5)
+    assert got["micro_f1"] == pytest.approx(skm.f1_score(truth, pred, average="micro"), abs=1e-6)
+    assert got["macro_f1"] == pytest.approx(skm.f1_score(truth, pred, average="macro", zero_division=0), abs=1e-6)
+    assert got["micro_precision"] == pytest.approx(skm.precision_score(truth, pred, average="micro"), abs=1e-6)
+    assert got["micro_recall"] == pytest.approx(skm.recall_score(truth, pred, average="micro"), abs=1e-6)
+    assert got["hamming_loss"] == pytest.approx(skm.hamming_loss(truth, pred), abs=1e-6)
+    assert got["subset_accuracy"] == pytest.approx(skm.accuracy_score(truth, pred), abs=1e-6)
+    for i, label in enumerate(LABELS):
+        name = classifier_metrics.metric_label(label)
+        assert got[f"precision_{name}"] == pytest.approx(
+            skm.precision_score(truth[:, i], pred[:, i], zero_division=0), abs=1e-6), label
+        assert got[f"recall_{name}"] == pytest.approx(skm.recall_score(truth[:, i], pred[:, i]), abs=1e-6), label
+        assert got[f"f1_{name}"] == pytest.approx(skm.f1_score(truth[:, i], pred[:, i]), abs=1e-6), label
+        # exact, ties included (the probabilities are rounded to 2 decimals)
+        assert got[f"auc_{name}"] == pytest.approx(skm.roc_auc_score(truth[:, i], probs[:, i]), abs=1e-6), label
+    assert "f1_tech_news" in got
+
+
+def test_multi_label_metrics_per_label_thresholds_and_degenerate_labels():
+    truth, probs, _, arrays = _multi_label_data(seed=2)
+    truth[:, 1] = 0  # a label no example carries: AUC undefined, F1 0 (scikit-learn's zero_division)
+    arrays[1][: len(truth)] = truth
+    thresholds = np.array([0.3, 0.5, 0.7, 0.9], np.float32)
+    build = functools.partial(classifier_metrics.multi_label_metrics, label_list=LABELS, threshold=thresholds)
+    got = _run_streaming(build, _batches(arrays, 10))
+    pred = (probs >= thresholds).astype(np.int32)
+    assert got["micro_f1"] == pytest.approx(skm.f1_score(truth, pred, average="micro"), abs=1e-6)
+    assert got["macro_f1"] == pytest.approx(skm.f1_score(truth, pred, average="macro", zero_division=0), abs=1e-6)
+    assert got["f1_politics"] == 0.0
+    assert np.isnan(got["auc_politics"])

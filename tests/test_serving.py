@@ -578,3 +578,399 @@ def test_in_graph_tokenizer_needs_the_text_signature(run, tmp_path, capsys, monk
                                     capsys, monkeypatch)
     assert status == 1 and f"{export} has no serving_text signature" in err
     assert _run_predict([f"--export_dir={export}", "wonderful"], capsys, monkeypatch)[0] == 0
+
+
+# ------------------------------------------------------------------------ multi-label
+ML_LABELS = ["comedy", "drama", "drôle", "sci-fi"]
+
+
+def _fake_multi_label_estimator(model_dir, num_labels: int, seed: int = 11):
+    """An Estimator whose model_fn has run_classifier's multi-label contract (int32
+    multi-hot `label_ids` [batch, num_labels] in, a sigmoid `probabilities` per label
+    out) on a mean of random word embeddings, with a checkpoint of it in `model_dir`;
+    so that the export can be checked without training a BERT."""
+    import tensorflow.compat.v1 as tf
+
+    def model_fn(features, labels, mode, params):
+        label_ids = features["label_ids"]
+        assert label_ids.dtype == tf.int32 and label_ids.shape.as_list() == [None, num_labels], label_ids
+        embeddings = tf.get_variable("embeddings", [30522, 8], initializer=tf.random_normal_initializer(stddev=2.0))
+        mask = tf.cast(features["input_mask"], tf.float32)[:, :, None]
+        pooled = tf.reduce_sum(tf.gather(embeddings, features["input_ids"]) * mask, axis=1) / tf.reduce_sum(mask, 1)
+        weights = tf.get_variable("output_weights", [num_labels, 8], initializer=tf.random_normal_initializer())
+        bias = tf.get_variable("output_bias", [num_labels], initializer=tf.random_normal_initializer())
+        logits = tf.nn.bias_add(tf.matmul(pooled, weights, transpose_b=True), bias)
+        return tf.estimator.EstimatorSpec(mode, predictions={"probabilities": tf.sigmoid(logits)})
+
+    with tf.Graph().as_default():
+        tf.set_random_seed(seed)
+        step = tf.train.get_or_create_global_step()
+        ids = tf.zeros([1, 4], tf.int32)
+        model_fn({"input_ids": ids, "input_mask": ids + 1, "segment_ids": ids,
+                  "label_ids": tf.placeholder(tf.int32, [None, num_labels])}, None, "infer", None)
+        with tf.Session() as sess:
+            sess.run(tf.global_variables_initializer())
+            tf.train.Saver().save(sess, os.path.join(str(model_dir), "model.ckpt"), global_step=step)
+    return tf.estimator.Estimator(model_fn, model_dir=str(model_dir))
+
+
+def _by_hand(probabilities, labels, thresholds):
+    """The label set of each row: the labels whose probability is >= their threshold, in
+    float64 (the thresholds as export_info.json holds them)."""
+    hits = np.asarray(probabilities, np.float64) >= np.asarray(thresholds, np.float64)
+    return [tuple(label for label, hit in zip(labels, row) if hit) for row in hits]
+
+
+def _run_text_signature(version_dir, texts):
+    """The serving_text outputs of `texts`, through the SavedModel's signature."""
+    import tensorflow.compat.v1 as tf
+
+    with tf.Graph().as_default() as graph, tf.Session() as sess:
+        meta = tf.saved_model.loader.load(sess, ["serve"], version_dir)
+        sig = meta.signature_def["serving_text"]
+        fetches = {k: graph.get_tensor_by_name(v.name) for k, v in sig.outputs.items()}
+        return meta.signature_def, sess.run(fetches, {sig.inputs["text"].name: texts})
+
+
+def _unknown_ops(version_dir) -> list:
+    """The ops of an export's graph that are not core TensorFlow ops."""
+    import tensorflow.compat.v1 as tf
+    from tensorflow.python.framework import op_def_registry
+
+    with tf.Graph().as_default(), tf.Session() as sess:
+        graph_def = tf.saved_model.loader.load(sess, ["serve"], version_dir).graph_def
+    ops = {node.op for node in graph_def.node}
+    ops |= {node.op for function in graph_def.library.function for node in function.node_def}
+    assert "UnsortedSegmentJoin" in ops
+    functions = {function.signature.name for function in graph_def.library.function}
+    return sorted(op for op in ops - functions if op_def_registry.get(op) is None)
+
+
+def test_multi_label_output_lines():
+    """predict.py's lines for a multi-label model: the label set joined by the export's
+    separator ("(none)" in the text format, "" in tsv, [] in json), every label's
+    probability, the text."""
+    from bert_estimator.serving.predict_cli import format_results
+
+    labels = ["a", "b c", "d"]
+    texts = ["first text", ("premise", "hypothesis")]
+    outputs = np.array([[0.75, 0.5, 0.125], [0.25, 0.0625, 0.375]], np.float32)
+    sets = [("a", "b c"), ()]
+    assert format_results(texts, outputs, labels, False, "text", sets, "; ") == [
+        "a; b c  a=0.7500 b c=0.5000 d=0.1250  first text",
+        "(none)  a=0.2500 b c=0.0625 d=0.3750  premise  |||  hypothesis"]
+    assert format_results(texts, outputs, labels, False, "tsv", sets, "; ") == [
+        "labels\tp_a\tp_b c\tp_d\ttext\ttext_b",
+        "a; b c\t0.75\t0.5\t0.125\tfirst text\t",
+        "\t0.25\t0.0625\t0.375\tpremise\thypothesis"]
+    assert [json.loads(line) for line in format_results(texts, outputs, labels, False, "json", sets, "; ")] == [
+        {"text": "first text", "labels": ["a", "b c"], "probabilities": {"a": 0.75, "b c": 0.5, "d": 0.125}},
+        {"text": "premise", "text_b": "hypothesis", "labels": [],
+         "probabilities": {"a": 0.25, "b c": 0.0625, "d": 0.375}}]
+
+
+def test_multi_label_outputs_by_hand():
+    """`multi_label_outputs` in a graph: >= per label's threshold, exactly as in float64
+    (a threshold between two float32s included), labels joined in label-list order by a
+    separator of several characters, "" for none."""
+    import tensorflow.compat.v1 as tf
+
+    from bert_estimator.serving import saved_model
+
+    p = np.array([[0.5, 0.2, 0.9], [0.49999997, 0.3, 0.1], [0.7, 0.3, 0.95], [0.0, 1.0, 0.0]], np.float32)
+    thresholds = [0.5, float(np.float32(0.3)) + 1e-12, 0.0]  # the second: just above p[1, 1] and p[2, 1]
+    assert np.float32(thresholds[1]) == p[1, 1]  # a float32 threshold would take them
+    labels = ["α", "b", "c"]
+    with tf.Graph().as_default(), tf.Session() as sess:
+        predicted, joined = saved_model.multi_label_outputs(tf.constant(p), labels, thresholds, " | ")
+        assert predicted.name == "predicted:0" and joined.name == "labels:0"
+        assert predicted.shape.as_list() == [4, 3] and joined.shape.as_list() == [4]
+        got_predicted, got_joined = sess.run([predicted, joined])
+        empty = sess.run(saved_model.multi_label_outputs(tf.zeros([0, 3]), labels, thresholds, ","))
+    want = _by_hand(p, labels, thresholds)
+    assert want == [("α", "c"), ("c",), ("α", "c"), ("b", "c")]
+    assert got_predicted.dtype == np.int32
+    assert got_predicted.tolist() == [[int(label in row) for label in labels] for row in want]
+    assert [s.decode("utf-8") for s in got_joined] == [" | ".join(row) for row in want]
+    assert empty[0].shape == (0, 3) and empty[1].shape == (0,)
+    with tf.Graph().as_default(), tf.Session() as sess:  # nothing over its threshold: ""
+        none = sess.run(saved_model.multi_label_outputs(tf.constant(p), labels, [1.0, 1.0, 1.0], ","))
+    assert none[0].tolist() == [[0, 0, 0], [0, 0, 0], [0, 0, 0], [0, 1, 0]]
+    assert none[1].tolist() == [b"", b"", b"", b"b"]
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(thresholds=[0.5, 0.5]), r"2 threshold\(s\) for 4 labels \(comedy, drama, drôle, sci-fi\): give one per label"),
+    (dict(thresholds=[0.5, 0.5, 1.5, 0.5]), "the threshold of label 'drôle' must be a probability in \\[0, 1\\], got 1.5"),
+    (dict(thresholds=[0.5, float("nan"), 0.5, 0.5]), "the threshold of label 'drama' must be a probability"),
+    (dict(label_separator="-"), "the label 'sci-fi' holds the label separator '-'"),
+    (dict(label_separator=""), "the label separator must be a non-empty string"),
+    (dict(is_regression=True), "either a regression or a multi-label classifier"),
+    (dict(is_multi_label=False, thresholds=[0.5] * 4), "thresholds are for multi-label models only"),
+])
+def test_multi_label_export_refuses_bad_settings(kwargs, message, tmp_path, finetuned_dir):
+    from bert_estimator.serving import saved_model
+
+    estimator = _fake_multi_label_estimator(tmp_path / "m", len(ML_LABELS))
+    args = dict(max_seq_length=16, vocab_file=os.path.join(finetuned_dir, "vocab.txt"), do_lower_case=True,
+                label_list=ML_LABELS, is_regression=False, is_multi_label=True)
+    with pytest.raises(saved_model.ExportError, match=message):
+        saved_model.export_model(estimator, str(tmp_path / "export"), **{**args, **kwargs})
+    assert not (tmp_path / "export").exists()
+
+
+def test_multi_label_export_predictor_and_cli(finetuned_dir, tmp_path, capsys, monkeypatch):
+    """A multi-label export (fake model_fn): its signatures, export_info, the label sets
+    of serving_text, the predictor and predict.py equal the thresholded probabilities
+    computed by hand; re-tuned thresholds are a new version of the same model."""
+    import tensorflow.compat.v1 as tf
+
+    from bert_estimator.serving import predictor as predictor_lib
+    from bert_estimator.serving import saved_model
+    from tests.real_data import movie_snippets
+
+    texts = [t.text for t in movie_snippets()[:40]]
+    estimator = _fake_multi_label_estimator(tmp_path / "m", len(ML_LABELS))
+    export = tmp_path / "models" / "genres"
+    args = dict(max_seq_length=16, vocab_file=os.path.join(finetuned_dir, "vocab.txt"), do_lower_case=True,
+                label_list=ML_LABELS, is_regression=False, pair=False)
+    assert saved_model.export_model(estimator, str(export), is_multi_label=True, **args) == str(export / "1")
+    info = saved_model.read_export_info(str(export / "1"))
+    assert info["is_multi_label"] is True and info["thresholds"] == [0.5] * 4 and info["label_separator"] == ","
+    assert info["label_list"] == ML_LABELS and info["is_regression"] is False
+    assert info["outputs"] == ["probabilities", "predicted"]
+    assert info["text_outputs"] == ["probabilities", "predicted", "labels"]
+
+    with predictor_lib.load_predictor(str(export)) as p:
+        probabilities = p.predict(texts)
+    assert probabilities.shape == (40, 4) and probabilities.dtype == np.float32
+    assert np.ptp(probabilities, axis=0).min() > 0.05  # each label a real function of the text
+    # Tuned thresholds: an exact probability (>= takes it), one just above another
+    # probability (not taken, although it rounds to it in float32), a median, zero.
+    thresholds = [float(probabilities[3, 0]), float(probabilities[5, 1]) + 1e-12,
+                  float(np.median(probabilities[:, 2])), 0.0]
+    assert np.float32(thresholds[1]) == probabilities[5, 1]
+    version = saved_model.export_model(estimator, str(export), is_multi_label=True, thresholds=thresholds, **args)
+    assert version == str(export / "2")  # same labels and separator: the same model for TF Serving
+    assert saved_model.read_export_info(version)["thresholds"] == thresholds
+    want = _by_hand(probabilities, ML_LABELS, thresholds)
+    assert "comedy" in want[3] and "drama" not in want[5] and all("sci-fi" in s for s in want)
+    assert len(set(want)) > 3
+
+    signatures, outputs = _run_text_signature(version, texts)
+    default = signatures["serving_default"]
+    assert sorted(default.inputs) == ["input_ids", "input_mask", "segment_ids"]
+    assert sorted(default.outputs) == ["predicted", "probabilities"]
+    assert sorted(signatures["serving_text"].outputs) == ["labels", "predicted", "probabilities"]
+    for sig in (default, signatures["serving_text"]):
+        assert [d.size for d in sig.outputs["probabilities"].tensor_shape.dim] == [-1, 4]
+        assert [d.size for d in sig.outputs["predicted"].tensor_shape.dim] == [-1, 4]
+        assert sig.outputs["predicted"].dtype == tf.int32.as_datatype_enum
+    assert signatures["serving_text"].outputs["labels"].dtype == tf.string.as_datatype_enum
+    assert _unknown_ops(version) == []  # the label sets too are core ops: a stock TF Serving runs them
+    np.testing.assert_allclose(outputs["probabilities"], probabilities, atol=1e-6, rtol=0)
+    assert [s.decode("utf-8") for s in outputs["labels"]] == [",".join(s) for s in want]
+    assert outputs["predicted"].tolist() == [[int(label in s) for label in ML_LABELS] for s in want]
+
+    for in_graph in (False, True):
+        with predictor_lib.load_predictor(str(export), in_graph_tokenizer=in_graph) as p:
+            assert p.is_multi_label and p.thresholds == tuple(thresholds) and p.label_separator == ","
+            assert p.predict_label_sets(texts, batch_size=7) == want
+            np.testing.assert_allclose(p.predict(texts), probabilities, atol=1e-6, rtol=0)
+            assert p.predict_label_sets([]) == []
+
+    input_file = tmp_path / "texts.txt"
+    input_file.write_text("\n".join(texts) + "\n", encoding="utf-8")
+    status, out, err = _run_predict([f"--export_dir={export}", f"--input_file={input_file}", "--output_format=tsv"],
+                                    capsys, monkeypatch)
+    assert status == 0, err
+    lines = out.splitlines()
+    assert lines[0] == "labels\tp_comedy\tp_drama\tp_drôle\tp_sci-fi\ttext"
+    rows = [line.split("\t") for line in lines[1:]]
+    assert [row[0] for row in rows] == [",".join(s) for s in want]
+    np.testing.assert_allclose(np.array([[float(x) for x in row[1:5]] for row in rows]), probabilities,
+                               atol=1e-6, rtol=0)
+    assert [row[5] for row in rows] == texts
+    status, out, err = _run_predict([f"--export_dir={export}", f"--input_file={input_file}", "--output_format=json",
+                                     "--in_graph_tokenizer", "--benchmark", "--batch_size=8"], capsys, monkeypatch)
+    assert status == 0, err
+    records = [json.loads(line) for line in out.splitlines()]
+    assert [tuple(r["labels"]) for r in records] == want and [r["text"] for r in records] == texts
+    assert "same label set for 40 of 40" in err
+    status, out, err = _run_predict([f"--export_dir={export}", texts[0], texts[5]], capsys, monkeypatch)
+    assert status == 0, err
+    for line, chosen, text in zip(out.splitlines(), [want[0], want[5]], [texts[0], texts[5]]):
+        shown, probs, rest = line.split("  ", 2)
+        assert shown == (",".join(chosen) or "(none)") and rest == text
+        assert [item.split("=")[0] for item in probs.split(" ")] == ML_LABELS
+
+
+def test_multi_label_versions_and_old_exports(finetuned_dir, tmp_path):
+    """The label separator and multi-label-ness are part of a model's interface (a
+    version of another is refused); an export_info.json from before multi-label reads as
+    single-label; a multi-label one without its thresholds is refused."""
+    from bert_estimator.serving import predictor as predictor_lib
+    from bert_estimator.serving import saved_model
+
+    estimator = _fake_multi_label_estimator(tmp_path / "m", len(ML_LABELS))
+    export = tmp_path / "export"
+    args = dict(max_seq_length=16, vocab_file=os.path.join(finetuned_dir, "vocab.txt"), do_lower_case=True,
+                label_list=ML_LABELS, is_regression=False, pair=False, is_multi_label=True)
+    saved_model.export_model(estimator, str(export), **args)
+    with pytest.raises(saved_model.ExportError, match=r"its version 1 has the labels comedy, drama, drôle, sci-fi "
+                                                      r"\(multi-label, joined by ','\) and serving_text inputs text, "
+                                                      r"this model has the labels comedy, drama, drôle, sci-fi "
+                                                      r"\(multi-label, joined by '; '\)"):
+        saved_model.export_model(estimator, str(export), **{**args, "label_separator": "; "})
+    assert os.listdir(export) == ["1"]
+
+    shutil.copytree(export / "1", export / "2")
+    edit_export_info(str(export / "2"), is_multi_label=False)
+    with pytest.raises(saved_model.ExportError, match=r"holds incompatible exports: version 1 has the labels comedy, "
+                                                      r"drama, drôle, sci-fi \(multi-label, joined by ','\) and "
+                                                      r"serving_text inputs text, version 2 has the labels comedy, "
+                                                      r"drama, drôle, sci-fi and serving_text"):
+        saved_model.resolve_export_dir(str(export))
+    shutil.rmtree(export / "2")
+
+    old = tmp_path / "old"
+    shutil.copytree(export / "1", old)
+    path = old / "assets.extra" / "export_info.json"
+    info = json.loads(path.read_text())
+    for key in ("is_multi_label", "thresholds", "label_separator", "outputs"):
+        del info[key]
+    path.write_text(json.dumps(info))
+    assert saved_model.read_export_info(str(old))["is_multi_label"] is False
+    assert "thresholds" not in saved_model.read_export_info(str(old))
+    with predictor_lib.load_predictor(str(old)) as p:  # a single-label model of the same labels, to its reader
+        assert not p.is_multi_label and p.thresholds is None
+        with pytest.raises(ValueError, match="is not a multi-label model: it predicts one label per text"):
+            p.predict_label_sets(["a text"])
+    info.update(is_multi_label=True, label_separator=",")
+    path.write_text(json.dumps(info))
+    with pytest.raises(saved_model.ExportError, match="is of a multi-label model and lacks thresholds"):
+        saved_model.read_export_info(str(old))
+    info.update(thresholds=[0.5, 0.5, 0.5])
+    path.write_text(json.dumps(info))
+    with pytest.raises(saved_model.ExportError, match=r"export_info.json: 3 threshold\(s\) for 4 labels"):
+        saved_model.read_export_info(str(old))
+
+
+def _mood_labels(text) -> str:
+    """A real label set of a text of tests/real_data.py, from its mean human rating and
+    its length: pos / neg (|rating| >= 1), strong (|rating| >= 2.5), long (over 20
+    words); possibly none."""
+    labels = (["pos"] if text.score >= 1 else []) + (["neg"] if text.score <= -1 else [])
+    labels += ["strong"] if abs(text.score) >= 2.5 else []
+    labels += ["long"] if len(text.text.split()) > 20 else []
+    return ",".join(labels)
+
+
+@pytest.fixture(scope="module")
+def multi_label_run(tmp_path_factory) -> dict:
+    """run_classifier.py --problem_type=multi_label_classification on a CSV of real
+    tweets with a `labels` column ("pos,strong"): 12 training steps from a tiny BERT with
+    a 4-label head (so that the probabilities spread from the start), evaluation with
+    --tune_thresholds, prediction, export."""
+    from tests.conftest import write_csv
+    from tests.real_data import ground_truth
+
+    rows = [(t.text, _mood_labels(t)) for t in ground_truth("tweets")[:144]]
+    assert not any("\t" in text for text, _ in rows)  # predict.py would take a TAB for a pair
+    model_dir = str(tmp_path_factory.mktemp("multi_label_model") / "tiny")
+    write_tiny_checkpoint(model_dir, seed=9, num_labels=4)
+    d = tmp_path_factory.mktemp("multi_label_task")
+    write_csv(d / "train.csv", rows[:96], ("text", "labels"))
+    write_csv(d / "dev.csv", rows[96:120], ("text", "labels"))
+    write_csv(d / "test.csv", rows[120:], ("text", "labels"))
+    base = tmp_path_factory.mktemp("multi_label_run")
+    out, export = base / "out", base / "models" / "moods"
+    r = run_cli([RUN_CLASSIFIER, "--task_name=csv", f"--data_dir={d}", "--label_column=labels",
+                 "--problem_type=multi_label_classification", f"--output_dir={out}",
+                 f"--vocab_file={model_dir}/vocab.txt", f"--bert_config_file={model_dir}/bert_config.json",
+                 f"--init_checkpoint={model_dir}/bert_model.ckpt", f"--max_seq_length={MAX_SEQ_LENGTH}",
+                 "--do_train", "--do_eval", "--do_predict", "--tune_thresholds", "--train_batch_size=16",
+                 "--num_train_epochs=6", "--learning_rate=2e-3", "--predict_batch_size=5", "--seed=4",
+                 f"--export_dir={export}"])
+    assert r.returncode == 0, r.stderr[-3000:]
+    with open(out / "thresholds.json") as f:
+        tuned = json.load(f)
+    return {"out": out, "export": str(export), "version_dir": str(export / "1"), "texts": [t for t, _ in rows[120:]],
+            "expected": np.array(output_files.read_test_results(out)), "tuned": tuned}
+
+
+def test_multi_label_end_to_end(multi_label_run, capsys, monkeypatch):
+    """A multi-label model of run_classifier.py: the export's probabilities are the
+    estimator's (test_results.tsv) to 1e-6; its serving_text `labels`, the predictor's
+    label sets and predict.py's are those probabilities thresholded by hand with the
+    tuned thresholds (thresholds.json), and run_classifier.py's own label sets."""
+    run = multi_label_run
+    texts, expected, tuned = run["texts"], run["expected"], run["tuned"]
+    with open(os.path.join(run["version_dir"], "assets.extra", "export_info.json")) as f:
+        info = json.load(f)
+    labels, thresholds = info["label_list"], info["thresholds"]
+    assert sorted(labels) == ["long", "neg", "pos", "strong"] and labels == tuned["labels"]
+    assert info["is_multi_label"] is True and info["is_regression"] is False and info["label_separator"] == ","
+    assert thresholds == tuned["thresholds"] and thresholds != [0.5] * 4  # the tuned ones
+    assert expected.shape == (len(texts), 4) and np.ptp(expected, axis=0).min() > 1e-3
+
+    signatures, outputs = _run_text_signature(run["version_dir"], texts)
+    assert sorted(signatures["serving_default"].outputs) == ["predicted", "probabilities"]
+    assert sorted(signatures["serving_text"].outputs) == ["labels", "predicted", "probabilities"]
+    np.testing.assert_allclose(outputs["probabilities"], expected, atol=1e-6, rtol=0)
+    want = _by_hand(outputs["probabilities"], labels, thresholds)
+    assert len(set(want)) > 1
+    assert [s.decode("utf-8") for s in outputs["labels"]] == [",".join(s) for s in want]
+    assert want == _by_hand(expected, labels, thresholds)
+    with open(run["out"] / "test_predicted_labels.tsv", encoding="utf-8") as f:  # run_classifier.py's sets
+        assert [line.rstrip("\n").split("\t")[1] for line in f][1:] == [",".join(s) for s in want]
+
+    from bert_estimator.serving import predictor as predictor_lib
+
+    with predictor_lib.load_predictor(run["export"], batch_size=4) as p:
+        np.testing.assert_allclose(p.predict(texts), expected, atol=1e-6, rtol=0)
+        assert p.predict_label_sets(texts) == want
+
+    r = run_cli([PREDICT, f"--export_dir={run['export']}", "--output_format=tsv", *texts])
+    assert r.returncode == 0, r.stderr[-3000:]
+    lines = r.stdout.splitlines()
+    assert lines[0] == "\t".join(["labels", *(f"p_{label}" for label in labels), "text"])
+    rows = [line.split("\t") for line in lines[1:]]
+    assert [row[0] for row in rows] == [",".join(s) for s in want]
+    np.testing.assert_allclose(np.array([[float(x) for x in row[1:5]] for row in rows]), expected, atol=1e-6, rtol=0)
+    status, out, err = _run_predict([f"--export_dir={run['export']}", "--in_graph_tokenizer", *texts],
+                                    capsys, monkeypatch)
+    assert status == 0, err
+    assert [line.split("  ")[0] for line in out.splitlines()] == [",".join(s) or "(none)" for s in want]
+
+
+def test_single_label_and_regression_signatures_unchanged(finetuned_dir, tmp_path):
+    """Single-label and regression exports keep their signatures: serving_default
+    `probabilities` only, serving_text `probabilities` and `label` (regression: no
+    `label`), no `predicted` nor `labels`; export_info says is_multi_label false and
+    holds no thresholds."""
+    import tensorflow.compat.v1 as tf
+
+    from bert_estimator.serving import saved_model
+
+    init = os.path.join(finetuned_dir, "bert_model.ckpt")
+    reg_init = write_tiny_checkpoint(str(tmp_path / "sts"), seed=5, num_labels=1)
+    cases = [(_estimator(tmp_path / "m", init, 2), init, LABELS, False, ["label", "probabilities"], [-1, 2]),
+             (_estimator(tmp_path / "r", reg_init, 1, is_regression=True), reg_init, [], True, ["probabilities"],
+              [-1])]
+    for estimator, checkpoint, labels, is_regression, text_outputs, shape in cases:
+        version = saved_model.export_model(estimator, str(tmp_path / f"export_{is_regression}"), MAX_SEQ_LENGTH,
+                                           os.path.join(finetuned_dir, "vocab.txt"), True, labels, is_regression,
+                                           init_checkpoint=checkpoint, pair=False, label_separator=None)
+        with tf.Graph().as_default(), tf.Session() as sess:
+            signatures = tf.saved_model.loader.load(sess, ["serve"], version).signature_def
+        assert sorted(signatures) == ["serving_default", "serving_text"]
+        assert sorted(signatures["serving_default"].outputs) == ["probabilities"]
+        assert sorted(signatures["serving_text"].outputs) == text_outputs
+        for sig in signatures.values():
+            assert [d.size for d in sig.outputs["probabilities"].tensor_shape.dim] == shape
+        if not is_regression:
+            assert signatures["serving_text"].outputs["label"].name == "label:0"
+        info = saved_model.read_export_info(version)
+        assert info["is_multi_label"] is False and "thresholds" not in info and "label_separator" not in info
+        assert "outputs" not in info and info["text_outputs"] == ["probabilities"] + (["label"] if labels else [])

@@ -6,13 +6,16 @@ The fake (written below into each test's tmp dir) parses the flags the sweep pas
 writes eval_results.txt with a dev metric computed from the learning rate and seed
 (`fake_metric`), the GLUE file with one row per test row for --do_predict, and appends
 one line per process to a log. Told by the environment, it crashes, or hangs (after
-writing a "checkpoint") until SIGTERM, on the run whose output dir contains a string.
+writing a "checkpoint") until SIGTERM, on the run whose output dir contains a string, or
+(FAKE_CHECKPOINTS) leaves real checkpoints with Adam's moments and TFRecord files, as
+training does, for the pruning of finished runs.
 """
 
 from __future__ import annotations
 
 import csv
 import inspect
+import json
 import os
 import signal
 import statistics
@@ -22,6 +25,7 @@ import time
 import zipfile
 
 import pytest
+import tensorflow.compat.v1 as tf
 
 from bert_estimator.glue import submission_zip, sweep
 from tests.conftest import PROJECT_ROOT
@@ -80,6 +84,23 @@ if args.evaluate_every_epoch:
     os.makedirs(os.path.join(out, "best"), exist_ok=True)
     with open(os.path.join(out, "best", "eval_results.txt"), "w") as f:
         f.write(f"eval_accuracy = {value + 0.1}\nf1 = {value + 0.1}\nmcc = {value + 0.1}\n")
+if os.environ.get("FAKE_CHECKPOINTS"):  # training's files: checkpoints model.ckpt-1 and -3, records
+    import shutil
+    source = os.environ["FAKE_CHECKPOINTS"]
+    for name in os.listdir(source):
+        shutil.copy(os.path.join(source, name), out)
+    with open(os.path.join(out, "checkpoint"), "w") as f:
+        f.write('model_checkpoint_path: "model.ckpt-3"\nall_model_checkpoint_paths: "model.ckpt-1"\n'
+                'all_model_checkpoint_paths: "model.ckpt-3"\n')
+    for name in ("train.tf_record", "train.tf_record.fingerprint", "eval.tf_record"):
+        with open(os.path.join(out, name), "wb") as f:
+            f.write(b"r" * 1000)
+    if args.evaluate_every_epoch:
+        for name in os.listdir(source):
+            if name.startswith("model.ckpt-1."):
+                shutil.copy(os.path.join(source, name), os.path.join(out, "best"))
+        with open(os.path.join(out, "best", "checkpoint"), "w") as f:
+            f.write('model_checkpoint_path: "model.ckpt-1"\n')
 if args.do_predict:
     with open(os.path.join(args.data_dir, "test.tsv")) as f:
         rows = len(f.read().splitlines()) - 1
@@ -375,6 +396,100 @@ def test_keep_going_runs_the_rest(setup, capsys, monkeypatch):
     [row] = [r for r in read_csv(s["out"] / "summary.csv") if r["dev"] == ""]
     assert row["seed"] == "1" and row["n"] == "2"
     assert "(n=2)" in (s["out"] / "summary.md").read_text()
+
+
+# ------------------------------------------------------------------------- pruning
+@pytest.fixture()
+def checkpoints(setup, monkeypatch):
+    """Two checkpoints (steps 1 and 3) of a model with Adam's moments, as training leaves
+    them (index, data, meta), which the fake copies into each run (FAKE_CHECKPOINTS)."""
+    directory = setup["tmp"] / "checkpoints"
+    with tf.Graph().as_default():
+        variables = [tf.Variable(tf.random.normal([64, 32], seed=1), name=name)
+                     for name in ("bert/kernel", "bert/kernel/adam_m", "bert/kernel/adam_v", "output_weights",
+                                  "output_weights/adam_m", "output_weights/adam_v")]
+        step = tf.train.get_or_create_global_step()
+        saver = tf.train.Saver()
+        with tf.Session() as session:
+            session.run(tf.global_variables_initializer())
+            for value in (1, 3):
+                session.run(step.assign(value))
+                saver.save(session, str(directory / "model.ckpt"), global_step=value)
+    (directory / "checkpoint").unlink()
+    monkeypatch.setenv("FAKE_CHECKPOINTS", str(directory))
+    return {"variables": {v.op.name for v in variables} | {"global_step"}}
+
+
+def tree_bytes(directory) -> int:
+    return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(directory) for f in files)
+
+
+def variables(prefix) -> set:
+    return {name for name, _ in tf.train.list_variables(str(prefix))}
+
+
+@pytest.mark.parametrize("during", [False, True], ids=["last", "best"])
+def test_finished_runs_are_pruned_to_the_checkpoint_they_predict_from(setup, checkpoints, capsys, during):
+    s = setup
+    extras = ["--", "--evaluate_every_epoch"] if during else []
+    code, _, err = run_main(argv(s, *extras, lrs="5e-5", seeds="0,1"), capsys)
+    assert code == 0, err
+    weights = {"bert/kernel", "output_weights", "global_step"}
+    for seed in (0, 1):
+        run_dir = s["out"] / "MRPC" / "lr5e-05_ep3_bs32" / f"seed{seed}"
+        files = sorted(str(p.relative_to(run_dir)) for p in run_dir.rglob("*") if p.is_file())
+        kept = run_dir / "best" / "model.ckpt-1" if during else run_dir / "model.ckpt-3"
+        # Only the checkpoint the run predicted from is left, its weights only; no records.
+        assert [f for f in files if "model.ckpt" in f or f.endswith("checkpoint")] == sorted(
+            str((kept.parent / name).relative_to(run_dir))
+            for name in ("checkpoint", kept.name + ".data-00000-of-00001", kept.name + ".index"))
+        assert variables(kept) == weights and not any("tf_record" in f for f in files)
+        # The results stay; .pruned says what was kept and the bytes before and after.
+        for name in ("eval_results.txt", "MRPC.tsv", "run.log", ".done", "argv.json"):
+            assert name in files
+        marker = json.loads((run_dir / ".pruned").read_text())
+        assert marker["kept_checkpoint"] == str(kept.relative_to(run_dir))
+        assert marker["bytes_after"] == tree_bytes(run_dir) - (run_dir / ".pruned").stat().st_size
+        assert marker["bytes_before"] > 2 * marker["bytes_after"]
+    # summary.md: the disk the task's runs use, and the total.
+    total = tree_bytes(s["out"] / "MRPC")
+    md = (s["out"] / "summary.md").read_text()
+    assert f"Disk: 2 run directories, {sweep.size_text(total)}." in md
+    assert f"Disk: the runs use {sweep.size_text(total)} in all." in md
+    # The selection and the submission came from the pruned runs; a rerun skips them.
+    assert zip_rows(s["out"] / "submission.zip")["MRPC.tsv"][0] == "index\tprediction"
+    code, out, err = run_main(argv(s, *extras, lrs="5e-5", seeds="0,1"), capsys)
+    assert code == 0, err
+    assert "2 already done" in out and "to their weights and results" not in out and sum(launches(s).values()) == 2
+    assert (s["out"] / "summary.md").read_text() == md
+
+
+def test_keep_checkpoints_keeps_everything_until_a_sweep_without_it(setup, checkpoints, capsys):
+    s = setup
+    code, _, err = run_main(argv(s, "--keep_checkpoints", tasks=("MRPC", "CoLA"), lrs="5e-5", seeds="0"), capsys)
+    assert code == 0, err
+    run_dir = s["out"] / "CoLA" / "lr5e-05_ep3_bs32" / "seed0"
+    before = tree_bytes(run_dir)
+    assert not (run_dir / ".pruned").exists() and (run_dir / "train.tf_record").exists()
+    assert variables(run_dir / "model.ckpt-1") == checkpoints["variables"]
+    md = (s["out"] / "summary.md").read_text()
+    assert f"Disk: 1 run directory, {sweep.size_text(before)}." in md
+    # Without the flag, the finished runs are pruned as the sweep starts (and not run again).
+    code, out, err = run_main(argv(s, tasks=("MRPC", "CoLA"), lrs="5e-5", seeds="0"), capsys)
+    assert code == 0, err
+    freed = before - tree_bytes(run_dir) + (run_dir / ".pruned").stat().st_size
+    mrpc = s["out"] / "MRPC" / "lr5e-05_ep3_bs32" / "seed0"
+    freed += json.loads((mrpc / ".pruned").read_text())["bytes_before"] - json.loads(
+        (mrpc / ".pruned").read_text())["bytes_after"]
+    assert f"pruned 2 finished run(s) to their weights and results: {sweep.size_text(freed)} freed" in out
+    assert sum(launches(s).values()) == 2
+    assert variables(run_dir / "model.ckpt-3") == {"bert/kernel", "output_weights", "global_step"}
+
+
+def test_size_text():
+    assert sweep.size_text(999) == "999 bytes"
+    assert sweep.size_text(275_123_456) == "275.1 MB (275,123,456 bytes)"
+    assert sweep.size_text(1_400_000_000) == "1.4 GB (1,400,000,000 bytes)"
 
 
 # ------------------------------------------------------------------------ bad input

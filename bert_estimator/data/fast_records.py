@@ -100,8 +100,11 @@ def _int64_entry(key: str, packed: bytes) -> bytes:
     return _map_entry(key, _length_delimited(b"\x1a", _length_delimited(b"\n", packed)))
 
 
-def _label_entry(label_id: int | float) -> bytes:
-    """The `label_ids` entry of `features_to_tf_example` for one label id."""
+def _label_entry(label_id: int | float | list) -> bytes:
+    """The `label_ids` entry of `features_to_tf_example` for one label id (or a
+    multi-label task's multi-hot list)."""
+    if isinstance(label_id, (list, tuple)):
+        return _int64_entry("label_ids", _varints(label_id))
     if isinstance(label_id, float):
         try:
             # Feature.float_list is field 2; FloatList.value (packed fixed32) field 1.
@@ -224,13 +227,15 @@ class RecordEncoder:
       order: the map entry order of `record_entry_order` (not None).
       keep: (int, int), how many tokens single texts over the budget
         (max_seq_length - 2) keep from their start and from their end.
-      label_id: (guid, label) -> the int class id or float target of an example;
-        raises for a label outside the label list.
+      label_id: (guid, label) -> the int class id, float target or multi-hot list of
+        an example; raises for a label outside the label list.
       convert: `InputExample` -> `InputFeatures`, the faithful conversion (not logged).
+      padding_label_id: the label_id of padding records (0; all zeros for multi-label).
     """
 
     def __init__(self, max_seq_length: int, tokenizer, order: tuple[int, ...], *, keep: tuple[int, int],
-                 label_id: Callable[[str, object], int | float], convert: Callable[[InputExample], InputFeatures]):
+                 label_id: Callable[[str, object], int | float | list],
+                 convert: Callable[[InputExample], InputFeatures], padding_label_id: int | list = 0):
         self.max_seq_length = max_seq_length
         self.tokenizer = tokenizer
         self.order = order
@@ -248,7 +253,8 @@ class RecordEncoder:
         self._input_ids_key = _length_delimited(b"\n", b"input_ids") + b"\x12"
         self._words = self._word_cache(tokenizer)
         zeros = [0] * max_seq_length
-        self._padding_record = self.encode_features(InputFeatures(zeros, zeros, zeros, 0, False))
+        self.padding_label_id = padding_label_id
+        self._padding_record = self.encode_features(InputFeatures(zeros, zeros, zeros, padding_label_id, False))
 
     def _word_cache(self, tokenizer) -> Optional[_WordIdBytes]:
         """The per-word id cache for our own tokenizer, None for any other (or for a
@@ -281,9 +287,11 @@ class RecordEncoder:
                 self._segments[key] = entry
         return entry
 
-    def _label(self, label_id: int | float) -> bytes:
-        # The sign tells -0.0 from 0.0 (equal as keys, different records).
-        key = (type(label_id), label_id, math.copysign(1.0, label_id) if isinstance(label_id, float) else 1.0)
+    def _label(self, label_id: int | float | list) -> bytes:
+        if isinstance(label_id, list):  # multi-hot
+            key = (list, tuple(label_id), 1.0)
+        else:  # the sign tells -0.0 from 0.0 (equal as keys, different records)
+            key = (type(label_id), label_id, math.copysign(1.0, label_id) if isinstance(label_id, float) else 1.0)
         entry = self._labels.get(key)
         if entry is None:
             entry = _label_entry(label_id)

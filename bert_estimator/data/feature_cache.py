@@ -34,7 +34,7 @@ from bert_estimator.core import console
 from bert_estimator.core.errors import UserError
 from bert_estimator.core.fileio import write_atomically
 from bert_estimator.data.features import SummarizingWriter, file_based_convert_examples_to_features
-from processors.base import PaddingInputExample
+from processors.base import MultiLabelList, PaddingInputExample
 
 FINGERPRINT_VERSION = 1
 SIDECAR_FORMAT = 2  # 1: the fingerprint alone (no record summary: rebuilt)
@@ -65,6 +65,8 @@ def features_fingerprint(examples: Iterable, label_list: Sequence[str], max_seq_
         "truncation": truncation,
         "extra": extra or {},
     }
+    if isinstance(label_list, MultiLabelList):  # multi-hot label_ids (a key of its own: other fingerprints unchanged)
+        settings["multi_label"] = True
     digest.update(json.dumps(settings, sort_keys=True).encode("utf-8"))
     for example in examples:
         if isinstance(example, PaddingInputExample):

@@ -12,6 +12,8 @@ Additions over the original, all off by default:
   keep the start), "tail" (keep the end) or "head_tail" (keep the start and the end, as
   Sun et al. 2019 found best for long reviews: 128 + 382 tokens at max_seq_length 512).
 * regression tasks (STS-B): a float `label_ids` and no label map.
+* multi-label tasks (a `processors.base.MultiLabelList` as the label list, the examples'
+  labels tuples): `label_ids` is a multi-hot list of len(label_list) int64s.
 * TFRecords are written to a temporary name and renamed (`fileio.atomic_path`), so a
   crash never leaves a half-written file that a later run would take as complete;
   progress is logged with examples/sec.
@@ -29,6 +31,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import dataclasses
 import functools
 import itertools
 import os
@@ -43,7 +46,7 @@ from bert_estimator.core.fileio import atomic_path
 from bert_estimator.core.progress import Progress
 from bert_estimator.data import fast_records, parallel
 from bert_estimator.data.input_features import InputFeatures
-from processors.base import InputExample, PaddingInputExample, unknown_label
+from processors.base import InputExample, MultiLabelList, PaddingInputExample, example_labels, unknown_label
 
 TRUNCATION_STRATEGIES = ("head", "tail", "head_tail")
 # Sun et al. 2019 ("How to Fine-Tune BERT for Text Classification?") keep the first 128
@@ -129,16 +132,24 @@ def build_tokens(tokens_a: list, tokens_b: Optional[list]) -> tuple[list, list]:
     return tokens, segment_ids
 
 
-def label_id_for(example: InputExample, label_map: Optional[dict]) -> int | float:
-    """The label index of `example` (classification) or its float target (regression,
-    `label_map` None). Unlabeled examples get 0 / 0.0: they are only predicted."""
-    return _label_id(example.guid, example.label, label_map)
+def label_id_for(example: InputExample, label_map: Optional[dict], multi_label: bool = False) -> int | float | list:
+    """The label index of `example` (classification), its float target (regression,
+    `label_map` None) or, with `multi_label`, its multi-hot vector (a list of
+    len(label_map) int). Unlabeled examples get 0 / 0.0 / all zeros: they are only predicted."""
+    return _label_id(example.guid, example.label, label_map, multi_label)
 
 
-def _label_id(guid: str, label, label_map: Optional[dict]) -> int | float:
+def _label_id(guid: str, label, label_map: Optional[dict], multi_label: bool = False) -> int | float | list:
     """`label_id_for` on the guid and label of an example."""
     if label_map is None:
         return float(label) if label is not None else 0.0
+    if multi_label:
+        multi_hot = [0] * len(label_map)
+        for name in example_labels(label):
+            if name not in label_map:
+                raise unknown_label(f"example {guid}", name, label_map)
+            multi_hot[label_map[name]] = 1
+        return multi_hot
     if label is None:
         return 0
     try:
@@ -152,13 +163,13 @@ def _label_map(label_list: Sequence[str]) -> Optional[dict]:
     return {label: i for i, label in enumerate(label_list)} if label_list else None
 
 
-def _padding_features(max_seq_length: int) -> InputFeatures:
+def _padding_features(max_seq_length: int, label_list: Sequence[str] = ()) -> InputFeatures:
     zeros = [0] * max_seq_length
     return InputFeatures(
         input_ids=list(zeros),
         input_mask=list(zeros),
         segment_ids=list(zeros),
-        label_id=0,
+        label_id=[0] * len(label_list) if isinstance(label_list, MultiLabelList) else 0,
         is_real_example=False,
     )
 
@@ -177,7 +188,8 @@ def convert_single_example(
     Args:
       ex_index: int, position of the example; the first five are logged in full.
       example: `InputExample` or `PaddingInputExample`.
-      label_list: list of str labels (index = class id); empty for regression.
+      label_list: list of str labels (index = class id); empty for regression; a
+        `MultiLabelList` for multi-label tasks.
       max_seq_length: int, length every feature is padded or truncated to.
       tokenizer: an object with `tokenize` and `convert_tokens_to_ids`
         (`tokenization.FullTokenizer`).
@@ -186,11 +198,12 @@ def convert_single_example(
 
     Returns:
       `InputFeatures`: input_ids, input_mask, segment_ids, each a list of
-      `max_seq_length` int; label_id, int (classification) or float (regression);
+      `max_seq_length` int; label_id, int (classification), float (regression) or
+      list of len(label_list) int, 1 for each label of the example (multi-label);
       is_real_example, bool (False for a `PaddingInputExample`, whose lists are zeros).
     """
     if isinstance(example, PaddingInputExample):
-        return _padding_features(max_seq_length)
+        return _padding_features(max_seq_length, label_list)
     if max_seq_length < 3:
         raise ValueError(f"max_seq_length must be at least 3 ([CLS], a token, [SEP]); got {max_seq_length}")
 
@@ -211,7 +224,7 @@ def convert_single_example(
     input_mask += [0] * padding
     segment_ids += [0] * padding
 
-    label_id = label_id_for(example, _label_map(label_list))
+    label_id = label_id_for(example, _label_map(label_list), isinstance(label_list, MultiLabelList))
     if ex_index < 5:
         tf.logging.info("*** Example ***")
         tf.logging.info("guid: %s", example.guid)
@@ -246,7 +259,8 @@ def features_to_tf_example(feature: InputFeatures) -> tf.train.Example:
 
     Returns:
       `tf.train.Example` with int64 lists input_ids, input_mask, segment_ids (each of
-      max_seq_length), label_ids (one int64, or one float for regression) and
+      max_seq_length), label_ids (one int64, one float for regression, or
+      len(label_list) int64 0/1 for multi-label) and
       is_real_example (one int64, 0 or 1).
     """
 
@@ -259,6 +273,8 @@ def features_to_tf_example(feature: InputFeatures) -> tf.train.Example:
     record["segment_ids"] = ints(feature.segment_ids)
     if isinstance(feature.label_id, float):
         record["label_ids"] = tf.train.Feature(float_list=tf.train.FloatList(value=[feature.label_id]))
+    elif isinstance(feature.label_id, (list, tuple)):  # multi-label: multi-hot
+        record["label_ids"] = ints(feature.label_id)
     else:
         record["label_ids"] = ints([feature.label_id])
     record["is_real_example"] = ints([int(feature.is_real_example)])
@@ -424,14 +440,17 @@ def fast_encoder(label_list: Sequence[str], max_seq_length: int, tokenizer,
                                  max_seq_length=max_seq_length, tokenizer=tokenizer, truncation=truncation)
     encoder = fast_records.RecordEncoder(
         max_seq_length, tokenizer, order, keep=kept_head_and_tail(max_seq_length - 2, truncation),
-        label_id=functools.partial(_label_id, label_map=_label_map(label_list)), convert=faithful)
+        label_id=functools.partial(_label_id, label_map=_label_map(label_list),
+                                   multi_label=isinstance(label_list, MultiLabelList)),
+        convert=faithful, padding_label_id=_padding_features(1, label_list).label_id)
     return encoder, None
 
 
 def _check_encoder(encoder: fast_records.RecordEncoder, examples: list, records: list[bytes]) -> Optional[str]:
     """Why the encoder's records differ from the faithful `records` of `examples`
     (and of a padding example), or None when they are equal."""
-    if encoder.encode(PaddingInputExample()) != _serialize(_padding_features(encoder.max_seq_length)):
+    padding = dataclasses.replace(_padding_features(encoder.max_seq_length), label_id=encoder.padding_label_id)
+    if encoder.encode(PaddingInputExample()) != _serialize(padding):
         return "the padding record differs from the faithful conversion"
     for ex_index, (example, record) in enumerate(zip(examples, records)):
         try:

@@ -15,12 +15,13 @@ class InputFeatures:
       input_ids: list of int, WordPiece ids of `[CLS] a [SEP] (b [SEP])`, zero padded.
       input_mask: list of int, 1 for real tokens, 0 for padding.
       segment_ids: list of int, 0 for the first segment (and padding), 1 for the second.
-      label_id: int class index, or float target for regression.
+      label_id: int class index, float target for regression, or list of int (0/1 per
+        label: multi-hot) for multi-label tasks.
       is_real_example: False for `PaddingInputExample`s.
     """
 
     input_ids: list
     input_mask: list
     segment_ids: list
-    label_id: Union[int, float]
+    label_id: Union[int, float, list]
     is_real_example: bool = True

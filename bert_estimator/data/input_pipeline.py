@@ -4,7 +4,8 @@ prediction, or in-memory `InputFeatures` for small sets.
 Every `input_fn(params)` yields batches of int32 tensors (TPUs have no int64):
 input_ids, input_mask and segment_ids of shape [batch_size, seq_length] (shorter with
 `bucket_by_length`: cut to the longest example of the batch) and label_ids of shape
-[batch_size] (float32 for regression); the file-based ones also is_real_example
+[batch_size] (float32 for regression; [batch_size, num_labels] multi-hot for
+multi-label tasks); the file-based ones also is_real_example
 [batch_size], 0 for padding examples.
 """
 
@@ -18,22 +19,26 @@ from bert_estimator.data.input_features import InputFeatures
 from processors.base import PaddingInputExample
 
 
-def name_to_features(seq_length: int, is_regression: bool = False) -> dict:
+def name_to_features(seq_length: int, is_regression: bool = False, multi_label_count: int = 0) -> dict:
     """The parsing spec of the TFRecords of `features.file_based_convert_examples_to_features`.
 
     Args:
       seq_length: int, the max_seq_length the records were written with.
       is_regression: bool, whether label_ids is a float (regression) or an int64.
+      multi_label_count: int, the number of labels of a multi-label task (label_ids
+        multi-hot, of that length); 0 for the others (one label id).
 
     Returns:
       dict of `tf.io.FixedLenFeature`: input_ids, input_mask, segment_ids int64
-      [seq_length]; label_ids int64 or float32 []; is_real_example int64 [].
+      [seq_length]; label_ids int64 or float32 [] (int64 [multi_label_count] for
+      multi-label); is_real_example int64 [].
     """
+    label_shape = [multi_label_count] if multi_label_count else []
     return {
         "input_ids": tf.io.FixedLenFeature([seq_length], tf.int64),
         "input_mask": tf.io.FixedLenFeature([seq_length], tf.int64),
         "segment_ids": tf.io.FixedLenFeature([seq_length], tf.int64),
-        "label_ids": tf.io.FixedLenFeature([], tf.float32 if is_regression else tf.int64),
+        "label_ids": tf.io.FixedLenFeature(label_shape, tf.float32 if is_regression else tf.int64),
         "is_real_example": tf.io.FixedLenFeature([], tf.int64),
     }
 
@@ -83,6 +88,7 @@ def file_based_input_fn_builder(
     bucket_by_length: bool = False,
     shuffle_buffer_size: int = 100,
     num_examples: Optional[int] = None,
+    multi_label_count: int = 0,
 ):
     """Returns an `input_fn(params)` for TPUEstimator reading `input_file`.
 
@@ -108,8 +114,11 @@ def file_based_input_fn_builder(
     batch holds examples of similar length. Eval and predict keep their order. The
     model computes the same outputs for an example whatever its padding (to float
     rounding); what changes in training is which examples share a batch.
+
+    `multi_label_count`: the label count of a multi-label task, whose label_ids are
+    multi-hot ([batch_size, multi_label_count]); 0 for the others.
     """
-    spec = name_to_features(seq_length, is_regression)
+    spec = name_to_features(seq_length, is_regression, multi_label_count)
     if is_training and shuffle_buffer_size < 0:
         raise ValueError(f"shuffle_buffer_size must be 0 (epochs) or positive, got {shuffle_buffer_size}")
     if is_training and shuffle_buffer_size == 0 and not num_examples:
@@ -154,6 +163,9 @@ def input_fn_builder(features: Sequence[InputFeatures], seq_length: int, is_trai
     }
     num_examples = len(features)
     label_dtype = tf.float32 if features and isinstance(features[0].label_id, float) else tf.int32
+    # [num_examples], or [num_examples, num_labels] for multi-hot labels
+    label_shape = [num_examples, *([len(features[0].label_id)] if features and isinstance(
+        features[0].label_id, (list, tuple)) else [])]
 
     def input_fn(params):
         batch_size = params["batch_size"]
@@ -163,7 +175,7 @@ def input_fn_builder(features: Sequence[InputFeatures], seq_length: int, is_trai
             "input_mask": tf.constant(columns["input_mask"], shape=[num_examples, seq_length], dtype=tf.int32),
             "segment_ids": tf.constant(columns["segment_ids"], shape=[num_examples, seq_length], dtype=tf.int32),
             # [num_examples]
-            "label_ids": tf.constant(columns["label_ids"], shape=[num_examples], dtype=label_dtype),
+            "label_ids": tf.constant(columns["label_ids"], shape=label_shape, dtype=label_dtype),
         })
         if is_training:
             d = d.repeat()

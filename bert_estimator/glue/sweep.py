@@ -12,7 +12,15 @@ Selection is on dev only: a run's dev metric is that of the checkpoint it predic
 (`best/eval_results.txt` with evaluation during training, else `eval_results.txt`). Per
 task the best single run is selected; its GLUE file(s) go into `OUT/submission.zip`
 (checked by bert_estimator/glue/submission_zip.py). `OUT/summary.md` and `OUT/summary.csv` show
-every run and, per configuration, the mean and sample sd of its seeds.
+every run and, per configuration, the mean and sample sd of its seeds, and the disk the
+runs use.
+
+A finished run's directory is pruned (`checkpoint_pruning.prune_output_dir`, unless
+--keep_checkpoints): it keeps the checkpoint it predicted from (best/ or the last one),
+weights only, and its text files; the other checkpoints, the Adam moments and the
+TFRecord files go, and a `.pruned` marker records the bytes before and after. Runs done
+but not pruned yet (by an earlier sweep, or one stopped while pruning) are pruned when
+the sweep starts.
 """
 
 from __future__ import annotations
@@ -45,10 +53,11 @@ from bert_estimator.glue.sweep_summary import (
     SUMMARY_MD,
     dev_metric,
     number,
+    size_text,
     task_results,
     write_summaries,
 )
-from bert_estimator.training import checks, evaluation
+from bert_estimator.training import checkpoint_pruning, checks, evaluation
 
 PROG = "reproduce_glue.py"
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -62,7 +71,7 @@ ALIASES = {"sst2": "sst-2", "stsb": "sts-b", "mnli-m": "mnli", "mnlimm": "mnli-m
 SET_PER_RUN = {"task_name": "--tasks", "data_dir": "--glue_dir", "output_dir": "--output_dir",
                "learning_rate": "--learning_rates", "num_train_epochs": "--epochs",
                "train_batch_size": "--batch_sizes", "seed": "--seeds", "max_seq_length": "--max_seq_length"}
-DONE_FILE, LOG_FILE = submission_zip.DONE_FILE, "run.log"
+DONE_FILE, LOG_FILE, PRUNED_FILE = submission_zip.DONE_FILE, "run.log", ".pruned"
 SUBMISSION_ZIP = "submission.zip"
 POLL_SECONDS = 0.1
 
@@ -99,6 +108,7 @@ class Plan:
     glue_dir: str
     keep_going: bool = False
     submit: bool = True  # --do_predict in every run, and submission.zip
+    keep_checkpoints: bool = False  # no pruning of finished runs
 
 
 # ------------------------------------------------------------------------- the plan
@@ -274,7 +284,8 @@ def make_plan(args, extras: Sequence[str]) -> Plan:
         common.append("--predict_from=best")  # predict from the checkpoint whose dev metric selects
     metrics = {t: flags.get("best_metric") or evaluation.main_metric(t, t == "sts-b") for t in tasks}
     return Plan(plan_runs(tasks, output_dir, *grid), metrics, flags.get("predict_from", "best") != "last", command,
-                common + list(extras), devices, output_dir, glue_dir, args.keep_going, not args.no_submission)
+                common + list(extras), devices, output_dir, glue_dir, args.keep_going, not args.no_submission,
+                args.keep_checkpoints)
 
 
 def run_command(plan: Plan, run: Run) -> list[str]:
@@ -287,6 +298,27 @@ def run_command(plan: Plan, run: Run) -> list[str]:
 
 def is_done(run: Run) -> bool:
     return tf.io.gfile.exists(os.path.join(run.output_dir, DONE_FILE))
+
+
+def is_pruned(run: Run) -> bool:
+    return tf.io.gfile.exists(os.path.join(run.output_dir, PRUNED_FILE))
+
+
+def prune(plan: Plan, run: Run) -> int:
+    """Prunes a finished run's directory (`checkpoint_pruning.prune_output_dir`), keeping
+    the checkpoint it predicted from, then writes its `.pruned` marker; returns the bytes
+    freed. A failure is a UserError naming the run."""
+    before = checkpoint_pruning.directory_bytes(run.output_dir)
+    try:
+        kept = checkpoint_pruning.prune_output_dir(run.output_dir, from_best=plan.read_best)
+    except (OSError, tf.errors.OpError) as e:
+        raise UserError(f"pruning {run.output_dir} (run {run.name}) failed: {getattr(e, 'message', e)}; "
+                        "rerun to try again, or pass --keep_checkpoints") from None
+    after = checkpoint_pruning.directory_bytes(run.output_dir)
+    write_atomically(os.path.join(run.output_dir, PRUNED_FILE), json.dumps(
+        {"kept_checkpoint": kept and os.path.relpath(kept, run.output_dir), "bytes_before": before,
+         "bytes_after": after}, indent=1) + "\n")
+    return before - after
 
 
 # ----------------------------------------------------------------------- running
@@ -348,6 +380,8 @@ class Runner:
             {"task": run.task, "learning_rate": run.learning_rate, "num_train_epochs": run.epochs,
              "train_batch_size": run.batch_size, "seed": run.seed, "seconds": round(seconds, 1),
              "finished": time.strftime("%Y-%m-%dT%H:%M:%S"), "command": run_command(self.plan, run)}, indent=1) + "\n")
+        if not self.plan.keep_checkpoints:
+            prune(self.plan, run)
         self.durations.setdefault(run.task, []).append(seconds)
         left = f"; ETA {self.eta(pending, running)}" if pending or running else ""
         self.say(f"{head}done in {format_duration(seconds)} (dev {metric} {value:.4f}){left}")
@@ -436,7 +470,9 @@ Seeds default to {','.join(map(str, SMALL_TASK_SEEDS))} on the small tasks ({', 
 random restarts), {','.join(map(str, LARGE_TASK_SEEDS))} on the others. --parallel N gives each run one device of
 $CUDA_VISIBLE_DEVICES (else 0..N-1); without GPUs the N runs share the CPU.
 
-Writes OUT/<task>/lr<lr>_ep<ep>_bs<bs>/seed<seed>/ (run.log; .done once finished),
+Writes OUT/<task>/lr<lr>_ep<ep>_bs<bs>/seed<seed>/ (run.log; .done once finished; once
+finished, pruned to the weights of the checkpoint it predicted from and its results,
+unless --keep_checkpoints),
 OUT/{SUMMARY_MD}, OUT/{SUMMARY_CSV} and OUT/{SUBMISSION_ZIP} (each task's best dev run).
 Run the same command again to resume: finished runs are skipped, stopped ones resume."""
 
@@ -465,6 +501,9 @@ def build_parser():
                    "no test files needed, no submission.zip (e.g. for a GLUE copy without test sets)")
     p.add_argument("--keep_going", action="store_true", help="go on after a failed run (default: stop, the "
                    "running runs saving a checkpoint)")
+    p.add_argument("--keep_checkpoints", action="store_true", help="keep every file of the finished runs (default: "
+                   "prune each to the weights of the checkpoint it predicted from, without the optimizer's state, "
+                   "and its results; give it on every invocation: a sweep without it prunes the finished runs)")
     return p
 
 
@@ -476,6 +515,10 @@ def sweep(plan: Plan) -> dict:
     for run in done:
         runner.say(f"run {run.number}/{runner.total} {run.name} ... already done "
                    f"(dev {plan.metrics[run.task]} {dev_metric(run, plan.metrics[run.task], plan.read_best):.4f})")
+    unpruned = [] if plan.keep_checkpoints else [r for r in done if not is_pruned(r)]
+    if unpruned:
+        freed = sum(prune(plan, r) for r in unpruned)
+        runner.say(f"pruned {len(unpruned)} finished run(s) to their weights and results: {size_text(freed)} freed")
     runner.run_all([r for r in plan.runs if r not in done])
     values = {r: dev_metric(r, plan.metrics[r.task], plan.read_best) for r in plan.runs if is_done(r)}
     write_summaries(plan, values)

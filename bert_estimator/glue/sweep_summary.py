@@ -1,5 +1,6 @@
 """The results of a sweep: each run's dev metric, mean and sample standard deviation
-per configuration, the selection (on dev only), and `summary.md` / `summary.csv`."""
+per configuration, the selection (on dev only), the disk the runs use, and `summary.md` /
+`summary.csv`."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import tensorflow.compat.v1 as tf
 from bert_estimator.core.errors import UserError
 from bert_estimator.core.fileio import write_atomically
 from bert_estimator.results.output_files import EVAL_RESULTS, read_eval_results
-from bert_estimator.training import evaluation
+from bert_estimator.training import checkpoint_pruning, evaluation
 
 SUMMARY_MD, SUMMARY_CSV = "summary.md", "summary.csv"
 DISPLAY = {"cola": "CoLA", "sst-2": "SST-2", "mrpc": "MRPC", "sts-b": "STS-B", "qqp": "QQP", "mnli": "MNLI",
@@ -90,10 +91,35 @@ def task_results(plan, task: str, values: dict) -> TaskResults:
     return r
 
 
-def summary_markdown(results: Sequence[TaskResults]) -> str:
+def size_text(num_bytes: int) -> str:
+    """A byte count for people: 1.4 GB (1,412,345,678 bytes); decimal units, as `ls -lh --si`."""
+    value, unit = float(num_bytes), "bytes"
+    for name in ("kB", "MB", "GB", "TB"):
+        if value < 1000:
+            break
+        value, unit = value / 1000, name
+    return f"{num_bytes:,} bytes" if unit == "bytes" else f"{value:.1f} {unit} ({num_bytes:,} bytes)"
+
+
+def disk_use(plan) -> dict:
+    """task -> (the number of its run directories on disk, their bytes)."""
+    use = {}
+    for run in plan.runs:
+        count, total = use.get(run.task, (0, 0))
+        if os.path.isdir(run.output_dir):
+            count, total = count + 1, total + checkpoint_pruning.directory_bytes(run.output_dir)
+        use[run.task] = (count, total)
+    return use
+
+
+def summary_markdown(results: Sequence[TaskResults], disk: Optional[dict] = None) -> str:
+    """summary.md: per task, the table of dev values and the selection; with `disk`
+    (`disk_use`), the disk its runs use, and the total."""
     lines = ["# GLUE dev results", "", "Selection on dev only. Per configuration: the dev metric of each seed, then "
              "mean ± sd (sample sd, n-1; n/a for one seed). **(best)** marks the best single run of each task, "
              "whose test predictions go into submission.zip, and the best configuration by mean. -: not finished."]
+    if disk:
+        lines += ["", f"Disk: the runs use {size_text(sum(b for _, b in disk.values()))} in all."]
     for r in results:
         lines += ["", f"## {DISPLAY[r.task]} (dev {r.metric})", "", "| learning rate | epochs | batch size | "
                   + "".join(f"seed {s} | " for s in r.seeds) + "mean ± sd |", "|---" * (4 + len(r.seeds)) + "|"]
@@ -110,6 +136,9 @@ def summary_markdown(results: Sequence[TaskResults]) -> str:
         if r.best_run:
             value = r.configs[r.best_run.config][r.best_run.seed][1]
             lines += ["", f"Selected: {r.best_run.name}, dev {r.metric} {value:.4f} ({r.best_run.output_dir})."]
+        if disk and r.task in disk:
+            count, total = disk[r.task]
+            lines += ["", f"Disk: {count} run director{'y' if count == 1 else 'ies'}, {size_text(total)}."]
     return "\n".join(lines) + "\n"
 
 
@@ -142,6 +171,6 @@ def summary_csv(results: Sequence[TaskResults]) -> str:
 
 def write_summaries(plan, values: dict) -> list[TaskResults]:
     results = [task_results(plan, task, values) for task in plan.metrics]
-    write_atomically(os.path.join(plan.output_dir, SUMMARY_MD), summary_markdown(results))
+    write_atomically(os.path.join(plan.output_dir, SUMMARY_MD), summary_markdown(results, disk_use(plan)))
     write_atomically(os.path.join(plan.output_dir, SUMMARY_CSV), summary_csv(results))
     return results

@@ -5,7 +5,13 @@
                         the checkpoint evaluated (absent when none of --output_dir was:
                         an evaluation of a fine-tuned --init_checkpoint alone)
     test_results.tsv    one tab-separated row of class probabilities per test example
-                        (one predicted value per row for regression)
+                        (one predicted value per row for regression; for multi-label
+                        tasks each label's own probability, in label-list order)
+    test_predicted_labels.tsv
+                        multi-label tasks only: a header `guid<TAB>labels`, then per
+                        test example its guid and its predicted label set (each label
+                        whose probability is at least its threshold, in label-list
+                        order, joined by the task's label separator; empty for none)
 
 Everything that reads these files back (the demo, the sweep's summary, the benchmarks,
 the tests) goes through `read_eval_results` / `read_test_results`.
@@ -23,6 +29,7 @@ EVAL_RESULTS = "eval_results.txt"
 # eval_results.txt's key naming the checkpoint evaluated (not one of the original's).
 CHECKPOINT_KEY = "checkpoint"
 TEST_RESULTS = "test_results.tsv"
+PREDICTED_LABELS = "test_predicted_labels.tsv"
 
 EvalValue = Union[float, int, str]
 _INT = re.compile(r"[-+]?[0-9]+")
@@ -60,6 +67,23 @@ def write_test_results(output_dir: str, probabilities_rows: Iterable[Sequence]) 
     """Writes `output_dir/test_results.tsv` (atomically); returns its path."""
     path = os.path.join(output_dir, TEST_RESULTS)
     write_atomically(path, format_test_results(probabilities_rows))
+    return path
+
+
+def predicted_label_set(probabilities: Sequence[float], label_list: Sequence[str],
+                        thresholds: Sequence[float]) -> list[str]:
+    """The labels whose probability is at least their threshold, in label-list order."""
+    return [label for label, p, t in zip(label_list, probabilities, thresholds) if float(p) >= t]
+
+
+def write_predicted_label_sets(output_dir: str, guids: Sequence[str], probabilities_rows: Sequence[Sequence],
+                               label_list: Sequence[str], thresholds: Sequence[float], separator: str) -> str:
+    """Writes `output_dir/test_predicted_labels.tsv` (module docstring); returns its path."""
+    lines = ["guid\tlabels\n"]
+    for guid, row in zip(guids, probabilities_rows, strict=True):
+        lines.append(f"{guid}\t{separator.join(predicted_label_set(row, label_list, thresholds))}\n")
+    path = os.path.join(output_dir, PREDICTED_LABELS)
+    write_atomically(path, "".join(lines))
     return path
 
 

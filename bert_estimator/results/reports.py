@@ -123,6 +123,57 @@ def write_eval_reports(output_dir: str, label_list: Sequence[str], label_ids: Se
     return paths
 
 
+def write_multi_label_reports(output_dir: str, label_list: Sequence[str], label_ids: Sequence[Sequence[int]],
+                              probabilities: Sequence[np.ndarray], threshold: float = 0.5) -> dict[str, str]:
+    """The reports of a multi-label evaluation: `classification_report.txt` (scikit-learn's
+    per-label precision/recall/F1/support with micro, macro, weighted and samples
+    averages, each label's ROC AUC, Hamming loss and subset accuracy) and
+    `dev_predictions.tsv` (per example: gold and predicted label sets, then each label's
+    probability). Labels are predicted at probability >= `threshold`, as eval_results.txt's.
+
+    Args:
+      output_dir: directory to write into; must exist.
+      label_list: the labels, in output order.
+      label_ids: per real dev example, its multi-hot gold vector (len(label_list) ints).
+      probabilities: per example, len(label_list) sigmoid outputs.
+
+    Returns:
+      {"classification_report", "dev_predictions"} -> path written; {} without examples.
+    """
+    names = [str(label) for label in label_list]
+    gold = np.asarray(label_ids, dtype=np.int64).reshape(-1, len(names))
+    probs = np.asarray(probabilities, dtype=np.float64).reshape(-1, len(names))
+    if len(gold) == 0:
+        tf.logging.warning("No dev examples: no classification report written.")
+        return {}
+    predicted = (probs >= threshold).astype(np.int64)
+    table = skm.classification_report(gold, predicted, target_names=names, digits=4, zero_division=0)
+    lines = [f"Dev examples: {len(gold)}; a label is predicted at probability >= {threshold:g}.", "",
+             table.rstrip("\n"), "", "ROC AUC per label (from the probabilities):"]
+    for i, name in enumerate(names):
+        defined = 0 < gold[:, i].sum() < len(gold)
+        lines.append(f"  {name} = {skm.roc_auc_score(gold[:, i], probs[:, i]):.4f}" if defined
+                     else f"  {name} = undefined (one gold value)")
+    lines += ["", f"hamming_loss = {skm.hamming_loss(gold, predicted):.4f}",
+              f"subset_accuracy = {skm.accuracy_score(gold, predicted):.4f}"]
+    report = "\n".join(lines) + "\n"
+    tf.logging.info("***** Classification report *****\n%s", report)
+
+    def label_set(row) -> str:
+        return ",".join(name for name, on in zip(names, row) if on)
+
+    rows: list[list[object]] = [["index", "gold", "predicted", "correct", *(f"{PROB_PREFIX}{n}" for n in names)]]
+    for index, (gold_row, predicted_row, prob_row) in enumerate(zip(gold, predicted, probs)):
+        rows.append([index, label_set(gold_row), label_set(predicted_row), int((gold_row == predicted_row).all()),
+                     *(f"{p:.6f}" for p in prob_row)])
+    paths = {"classification_report": os.path.join(output_dir, CLASSIFICATION_REPORT),
+             "dev_predictions": os.path.join(output_dir, DEV_PREDICTIONS)}
+    write_atomically(paths["classification_report"], report)
+    write_atomically(paths["dev_predictions"], _tsv(rows))
+    console.show("Reports written: %s", ", ".join(sorted(paths.values())))
+    return paths
+
+
 def _check_eval_inputs(label_names: Sequence[str], label_ids: Sequence[int],
                        probabilities: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """Returns (gold [n] int64, probabilities [n, num_labels] float64), validated."""

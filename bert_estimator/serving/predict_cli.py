@@ -11,11 +11,18 @@ and each batch is padded only to its longest member.
 
 Output on stdout, one line per text, in input order:
 
-    text (default)  `pos  0.9731  neg=0.0269 pos=0.9731  <text>`; regression: `3.2150  <text>`
+    text (default)  `pos  0.9731  neg=0.0269 pos=0.9731  <text>`; regression: `3.2150  <text>`;
+                    multi-label: `a,c  a=0.9731 b=0.0269 c=0.6120  <text>` (the predicted
+                    labels joined by the export's label separator, `(none)` for none)
     tsv             a header, then label, one probability column per label (`p_<label>`),
-                    text (and text_b for pairs); regression: value, text
+                    text (and text_b for pairs); regression: value, text; multi-label:
+                    labels (joined by the label separator, empty for none), then the same
     json            JSON lines: {"text": ..., "label": ..., "probabilities": {label: p}};
-                    regression: {"text": ..., "value": v}; pairs add "text_b"
+                    regression: {"text": ..., "value": v}; multi-label:
+                    {"text": ..., "labels": [...], "probabilities": {label: p}}; pairs add "text_b"
+
+A multi-label model predicts the labels whose probability reaches the export's
+threshold for them (export_info.json's `thresholds`), as its `predicted` output does.
 
 Timings go to stderr: the load time (with a warm-up call), then sentences/sec and, at
 --batch_size=1, the mean and median latency per sentence (tokenization included).
@@ -142,15 +149,20 @@ def benchmark_both_paths(predictor, texts: list, batch_size: int) -> dict:
     return results
 
 
-def comparison_line(python_outputs, graph_outputs, is_regression: bool) -> str:
-    """How far the two tokenizer paths' outputs are apart."""
+def comparison_line(python_outputs, graph_outputs, is_regression: bool, predicted=None) -> str:
+    """How far the two tokenizer paths' outputs are apart. `predicted`: for a
+    multi-label model, the function of the outputs [N, num_labels] to the multi-hot
+    predictions (`Predictor.predicted`): label sets are compared, not the top labels."""
     import numpy as np  # NumPy (0.1 s) only when predicting: `predict.py --help` answers at once
 
     n = len(python_outputs)
     difference = float(np.abs(np.asarray(python_outputs) - np.asarray(graph_outputs)).max()) if n else 0.0
     line = (f"{PROG}: serving_text vs Python tokenization + serving_default over {n} text(s): largest "
             f"difference of the {'values' if is_regression else 'probabilities'} {difference:.1e}")
-    if not is_regression and n:
+    if predicted is not None and n:
+        same = int((predicted(python_outputs) == predicted(graph_outputs)).all(axis=1).sum())
+        line += f", same label set for {same} of {n}"
+    elif not is_regression and n:
         same = int((np.argmax(python_outputs, axis=1) == np.argmax(graph_outputs, axis=1)).sum())
         line += f", same label for {same} of {n}"
     return line
@@ -177,8 +189,16 @@ def _texts(text) -> tuple[str, str | None]:
     return (text, None) if isinstance(text, str) else (text[0], text[1])
 
 
-def format_results(texts: list, outputs, labels: list[str], is_regression: bool, fmt: str) -> list[str]:
-    """The output lines of `texts` and their model `outputs` (see the module docstring)."""
+NO_LABEL = "(none)"  # the text format's label column for a multi-label text with no label
+
+
+def format_results(texts: list, outputs, labels: list[str], is_regression: bool, fmt: str,
+                   label_sets: list | None = None, label_separator: str = ",") -> list[str]:
+    """The output lines of `texts` and their model `outputs` (see the module docstring).
+    `label_sets`: for a multi-label model, the predicted labels of each text (a tuple
+    of str each, `Predictor.label_sets`), shown joined by `label_separator`."""
+    if label_sets is not None:
+        return _format_multi_label(texts, outputs, labels, fmt, label_sets, label_separator)
     has_pairs = any(not isinstance(t, str) for t in texts)
     lines = []
     if fmt == "tsv":
@@ -213,6 +233,34 @@ def format_results(texts: list, outputs, labels: list[str], is_regression: bool,
                 best_p = probs[labels.index(best)]
                 all_p = " ".join(f"{label}={p:.4f}" for label, p in zip(labels, probs))
                 lines.append(f"{best}  {best_p:.4f}  {all_p}  {shown}")
+    return lines
+
+
+def _format_multi_label(texts: list, outputs, labels: list[str], fmt: str, label_sets: list,
+                        label_separator: str) -> list[str]:
+    """`format_results` for a multi-label model: the label set of each text in place of
+    its one label."""
+    has_pairs = any(not isinstance(t, str) for t in texts)
+    lines = []
+    if fmt == "tsv":
+        head = ["labels", *(f"p_{label}" for label in labels), "text", *(["text_b"] if has_pairs else [])]
+        lines.append("\t".join(head))
+    for text, out, chosen in zip(texts, outputs, label_sets):
+        text_a, text_b = _texts(text)
+        probs = [_clean(p) for p in out]
+        if fmt == "json":
+            record = {"text": text_a, **({"text_b": text_b} if text_b is not None else {})}
+            record.update(labels=list(chosen), probabilities=dict(zip(labels, probs)))
+            lines.append(json.dumps(record, ensure_ascii=False))
+        elif fmt == "tsv":
+            cols = [label_separator.join(chosen), *(repr(p) for p in probs), _one_line(text_a)]
+            if has_pairs:
+                cols.append(_one_line(text_b or ""))
+            lines.append("\t".join(cols))
+        else:
+            shown = _one_line(text_a) if text_b is None else f"{_one_line(text_a)}  |||  {_one_line(text_b)}"
+            all_p = " ".join(f"{label}={p:.4f}" for label, p in zip(labels, probs))
+            lines.append(f"{label_separator.join(chosen) or NO_LABEL}  {all_p}  {shown}")
     return lines
 
 
@@ -304,9 +352,11 @@ def _predict(args, numbered: list, source: str) -> int:
         if predictor.casing_warning:  # tokenized as in training all the same
             print(f"{PROG}: warning: {predictor.casing_warning}", file=sys.stderr)
         labels, is_regression = predictor.labels, predictor.is_regression
+        multi_label = predictor.is_multi_label
         if in_graph and args.benchmark:
             results = benchmark_both_paths(predictor, texts, args.batch_size)
-            print(comparison_line(results[False], results[True], is_regression), file=sys.stderr)
+            print(comparison_line(results[False], results[True], is_regression,
+                                  predictor.predicted if multi_label else None), file=sys.stderr)
             outputs = results[True]
         else:
             if args.benchmark and args.batch_size != 1:
@@ -315,7 +365,9 @@ def _predict(args, numbered: list, source: str) -> int:
             outputs, calls = timed_predict(predictor, texts, args.batch_size)
             print(timing_line(calls, args.batch_size), file=sys.stderr)
 
-    lines = format_results(texts, outputs, labels, is_regression, args.output_format)
+        label_sets = predictor.label_sets(outputs) if multi_label else None
+    lines = format_results(texts, outputs, labels, is_regression, args.output_format, label_sets,
+                           predictor.label_separator or ",")
     sys.stdout.write("".join(line + "\n" for line in lines))
     sys.stdout.flush()
     return 0

@@ -4,6 +4,10 @@ with the training tokenizer (the ids signature) or in the graph (`serving_text`)
 
     with load_predictor("/tmp/sst2_model") as predictor:
         probabilities = predictor.predict(["a gripping, funny film", "a dull mess"])
+
+A multi-label export (`predictor.is_multi_label`) gives a probability per label, and
+`predict_label_sets(texts)` the predicted set of each text: the labels whose
+probability reaches the export's threshold for them, as its `predicted` output.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from bert_estimator.serving.saved_model import (
     TEXT_SIGNATURE,
     VOCAB_FILE,
     ExportError,
+    float32_thresholds,
     read_export_info,
     resolve_export_dir,
 )
@@ -46,6 +51,14 @@ class Predictor:
     Attributes:
       labels: list of str, the class names in output-column order (empty for regression).
       is_regression: bool; `predict` then returns one value per text, shape [N].
+      is_multi_label: bool, a multi-label model: `predict` returns a probability per
+        label (a sigmoid each, not summing to 1) and `predict_label_sets` the labels
+        predicted for each text.
+      thresholds: tuple of float, one per label: the multi-label decision thresholds
+        of the export (a label is predicted when its probability is >= its threshold);
+        None for the other models.
+      label_separator: str, what the export's `labels` output (serving_text) puts
+        between the labels of a text (multi-label); None for the other models.
       max_seq_length: int, texts are truncated to this many tokens, as in training.
       pair: bool, whether the model reads (text_a, text_b) pairs; None when the export
         does not say.
@@ -69,6 +82,9 @@ class Predictor:
         self.info = info
         self.labels = [str(label) for label in info["label_list"]]
         self.is_regression = bool(info["is_regression"])
+        self.is_multi_label = bool(info["is_multi_label"])
+        self.thresholds = tuple(info["thresholds"]) if self.is_multi_label else None
+        self.label_separator = info["label_separator"] if self.is_multi_label else None
         self.max_seq_length = int(info["max_seq_length"])
         self.truncation = info.get("truncation", "head")
         self.pair = info.get("pair")  # True: sentence pairs; None: not recorded (older exports)
@@ -112,7 +128,7 @@ class Predictor:
     def predict(self, texts: Sequence[Text], batch_size: Optional[int] = None,
                 timings: Optional[list] = None, in_graph: Optional[bool] = None) -> np.ndarray:
         """Probabilities [N, num_labels] of `texts`, in their order ([N] values for
-        regression).
+        regression; for a multi-label model each label's own probability).
 
         Args:
           texts: list of str, or of (text_a, text_b) pairs for pair tasks.
@@ -177,6 +193,33 @@ class Predictor:
             if timings is not None:
                 timings.append((len(rows), time.perf_counter() - start + share * len(rows)))
         return outputs
+
+    def predicted(self, probabilities: np.ndarray) -> np.ndarray:
+        """int32 [N, num_labels] multi-hot: 1 where a probability of `predict`'s output
+        [N, num_labels] reaches its label's threshold (the export's `predicted`
+        output). Multi-label exports only (ValueError otherwise)."""
+        self._require_multi_label()
+        probabilities = np.asarray(probabilities, dtype=np.float32)
+        if probabilities.ndim != 2 or probabilities.shape[1] != len(self.labels):
+            raise ValueError(f"expected probabilities of shape [N, {len(self.labels)}], got {probabilities.shape}")
+        return (probabilities >= float32_thresholds(self.thresholds)).astype(np.int32)
+
+    def label_sets(self, probabilities: np.ndarray) -> list[tuple[str, ...]]:
+        """The predicted labels of each row of `probabilities` [N, num_labels] (the
+        output of `predict`), in label-list order: a list of N tuples of str, () for a
+        text with no label over its threshold. Multi-label exports only."""
+        return [tuple(label for label, hit in zip(self.labels, row) if hit) for row in self.predicted(probabilities)]
+
+    def predict_label_sets(self, texts: Sequence[Text], **kwargs) -> list[tuple[str, ...]]:
+        """`label_sets(predict(texts, **kwargs))`: the predicted label set of each text,
+        e.g. [("comedy", "drama"), ()]. Multi-label exports only (ValueError otherwise)."""
+        self._require_multi_label()
+        return self.label_sets(self.predict(texts, **kwargs))
+
+    def _require_multi_label(self) -> None:
+        if not self.is_multi_label:
+            raise ValueError(f"{self.export_dir} is not a multi-label model: it predicts "
+                             f"{'a value' if self.is_regression else 'one label'} per text")
 
     def close(self) -> None:
         """Frees the session."""

@@ -29,12 +29,24 @@ A version directory holds:
                                     ids of FullTokenizer (text_signature.py)
     assets.extra/vocab.txt          the WordPiece vocabulary of training
     assets.extra/export_info.json   format_version, do_lower_case, max_seq_length,
-                                    label_list, is_regression, truncation, pair
-                                    (whether the model reads sentence pairs),
-                                    vocab_casing, casing_record (`casing`), text_inputs,
-                                    unicode_version (of the in-graph tokenizer), ...
+                                    label_list, is_regression, is_multi_label,
+                                    truncation, pair (whether the model reads sentence
+                                    pairs), vocab_casing, casing_record (`casing`),
+                                    text_inputs, unicode_version (of the in-graph
+                                    tokenizer), ...; multi-label: thresholds,
+                                    label_separator
 
-so nothing else is needed to predict. Texts are tokenized and laid out exactly as in
+so nothing else is needed to predict.
+
+A multi-label model (`is_multi_label`: a sigmoid per label, a set of labels per text)
+has `probabilities` [batch, num_labels], each in [0, 1] on its own, and both signatures
+also return int32 `predicted` [batch, num_labels], 1 where the probability reaches its
+label's threshold (`probability >= threshold`, `thresholds` of export_info.json: 0.5
+each, or those tuned on dev); `serving_text` returns string `labels` [batch] instead of
+`label`: the predicted labels in label-list order joined by `label_separator` ("" for
+none). Single-label and regression exports have the signatures they always had.
+
+Texts are tokenized and laid out exactly as in
 training (`features.convert_single_example`: same ids, same truncation to
 `max_seq_length`), in Python or in the graph, but a batch is padded only to its longest
 member: a short sentence runs at its own length. Masked padding does not change the
@@ -42,8 +54,10 @@ result beyond float round-off (about 1e-7).
 
 `predictor.load_predictor` takes a version directory or the base directory (its highest
 version). The versions of one base directory must agree on what a client sends and
-gets (labels, regression, serving_text inputs): TF Serving serves them all under one
-model name. Exporting a model of another interface into it is refused, and so is
+gets (labels, regression or multi-label, the label separator, serving_text inputs): TF
+Serving serves them all under one model name. The thresholds of a multi-label model
+may differ between versions: they change which labels are predicted, as new weights
+do, not the form of a request or an answer, so tuning them again is a new version. Exporting a model of another interface into it is refused, and so is
 predicting from a directory whose versions disagree (`ExportError`).
 
 Exporting into an existing directory: an empty directory, or one holding only earlier
@@ -65,11 +79,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
+import numbers
 import os
 import time
 import uuid
 from typing import Iterator, Optional, Sequence
 
+import numpy as np
 import tensorflow.compat.v1 as tf
 
 from bert_estimator.core import console
@@ -90,6 +107,12 @@ TEXT_SIGNATURE = "serving_text"
 LABEL_OUTPUT = "label"
 TEXT_INPUTS = ("text",)
 PAIR_INPUTS = ("text_a", "text_b")
+# Multi-label exports: int32 multi-hot `predicted` (both signatures) and the string
+# `labels` of serving_text (the predicted labels joined by the label separator).
+PREDICTED_OUTPUT = "predicted"
+LABELS_OUTPUT = "labels"
+DEFAULT_THRESHOLD = 0.5
+DEFAULT_LABEL_SEPARATOR = ","
 
 
 class ExportError(UserError, ValueError):
@@ -153,16 +176,27 @@ def text_inputs_for(pair: Optional[bool]) -> tuple:
 
 
 def _interface(info: dict) -> dict:
-    """What a client of the export depends on: the label list, regression or not, and
-    the raw-text signature's inputs (None: an export without that signature)."""
+    """What a client of the export depends on: the label list, regression or not,
+    multi-label or not and the separator of its joined `labels` output (None for the
+    others), and the raw-text signature's inputs (None: an export without that
+    signature). Not the thresholds: they change which labels come back, as new weights
+    do, not the form of a request or an answer."""
     text_inputs = info.get("text_inputs")
+    is_multi_label = bool(info.get("is_multi_label"))
     return {"labels": [str(label) for label in info.get("label_list", [])],
             "is_regression": bool(info.get("is_regression")),
+            "is_multi_label": is_multi_label,
+            "label_separator": info.get("label_separator", DEFAULT_LABEL_SEPARATOR) if is_multi_label else None,
             "text_inputs": tuple(text_inputs) if text_inputs else None}
 
 
 def _describe(interface: dict) -> str:
-    kind = "is a regression" if interface["is_regression"] else f"has the labels {', '.join(interface['labels'])}"
+    if interface["is_regression"]:
+        kind = "is a regression"
+    else:
+        kind = f"has the labels {', '.join(interface['labels'])}"
+        if interface["is_multi_label"]:
+            kind += f" (multi-label, joined by {interface['label_separator']!r})"
     if interface["text_inputs"]:
         kind += f" and {TEXT_SIGNATURE} inputs {', '.join(interface['text_inputs'])}"
     return kind
@@ -171,13 +205,16 @@ def _describe(interface: dict) -> str:
 def _incompatibility(a: dict, b: dict) -> bool:
     if a["labels"] != b["labels"] or a["is_regression"] != b["is_regression"]:
         return True
+    if a["is_multi_label"] != b["is_multi_label"] or a["label_separator"] != b["label_separator"]:
+        return True
     return bool(a["text_inputs"] and b["text_inputs"] and a["text_inputs"] != b["text_inputs"])
 
 
 def check_versions_compatible(base: str, infos: dict) -> None:
     """ExportError when the exports of `base` ({version: export_info}) differ in what a
-    client depends on (labels, regression, text inputs): TF Serving serves all the
-    versions of a directory under one model name."""
+    client depends on (labels, regression, multi-label and its label separator, text
+    inputs; `_interface`): TF Serving serves all the versions of a directory under one
+    model name."""
     versions = sorted(infos)
     for older, newer in zip(versions, versions[1:]):
         a, b = _interface(infos[older]), _interface(infos[newer])
@@ -213,21 +250,100 @@ def resolve_export_dir(path: str) -> str:
     return os.path.join(path, str(versions[-1]))
 
 
-def serving_input_receiver_fn_builder(is_regression: bool):
+def serving_input_receiver_fn_builder(is_regression: bool, num_multi_labels: Optional[int] = None):
     """The receiver: three int32 [batch, length] placeholders, both dimensions dynamic.
 
-    `model_fn` also reads `label_ids`; the receiver feeds it zeros of the batch size
-    (predictions do not depend on it), so serving callers give only the three inputs.
+    `model_fn` also reads `label_ids`; the receiver feeds it zeros (predictions do not
+    depend on it), so serving callers give only the three inputs: int32 [batch]
+    (float32 for regression), or with `num_multi_labels` (a multi-label model of that
+    many labels) int32 [batch, num_multi_labels].
     """
 
     def serving_input_receiver_fn():
         receivers = {name: tf.placeholder(tf.int32, [None, None], name=name) for name in INPUTS}
-        batch_size = tf.shape(receivers["input_ids"])[:1]
         features = dict(receivers)
-        features["label_ids"] = tf.zeros(batch_size, dtype=tf.float32 if is_regression else tf.int32)
+        features["label_ids"] = zero_label_ids(receivers["input_ids"], is_regression, num_multi_labels)
         return tf.estimator.export.ServingInputReceiver(features, receivers)
 
     return serving_input_receiver_fn
+
+
+def zero_label_ids(input_ids, is_regression: bool, num_multi_labels: Optional[int] = None):
+    """The `label_ids` feature that an exported `model_fn` reads (and ignores): zeros,
+    int32 [batch] (float32 for regression), or int32 [batch, num_multi_labels] (multi-hot,
+    multi-label); batch is that of `input_ids`, an int32 Tensor [batch, length]."""
+    if num_multi_labels:
+        shape = tf.concat([tf.shape(input_ids)[:1], [num_multi_labels]], axis=0)
+        return tf.zeros(shape, dtype=tf.int32)
+    return tf.zeros(tf.shape(input_ids)[:1], dtype=tf.float32 if is_regression else tf.int32)
+
+
+def check_multi_label(label_list: Sequence[str], thresholds: Optional[Sequence[float]],
+                      label_separator: str) -> list:
+    """The decision thresholds of a multi-label export, one float per label (0.5 each
+    when `thresholds` is None); ExportError when they are not one probability in [0, 1]
+    per label, when `label_separator` is not a non-empty str, or when a label holds it
+    (its joined `labels` output would be ambiguous)."""
+    if not label_list:
+        raise ExportError("a multi-label model needs at least one label")
+    if not isinstance(label_separator, str) or not label_separator:
+        raise ExportError(f"the label separator must be a non-empty string, got {label_separator!r}")
+    joined = [str(label) for label in label_list if label_separator in str(label)]
+    if joined:
+        raise ExportError(f"the label {joined[0]!r} holds the label separator {label_separator!r}: the "
+                          f"{LABELS_OUTPUT} output of {TEXT_SIGNATURE} would be ambiguous")
+    if thresholds is None:
+        return [DEFAULT_THRESHOLD] * len(label_list)
+    try:
+        thresholds = list(thresholds)
+    except TypeError:
+        raise ExportError(f"the thresholds must be a list of one float per label, got {thresholds!r}") from None
+    if len(thresholds) != len(label_list):
+        raise ExportError(f"{len(thresholds)} threshold(s) for {len(label_list)} labels "
+                          f"({', '.join(map(str, label_list))}): give one per label")
+    for label, value in zip(label_list, thresholds):
+        if (isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value)
+                or not 0 <= value <= 1):
+            raise ExportError(f"the threshold of label {label!r} must be a probability in [0, 1], got {value!r}")
+    return [float(value) for value in thresholds]
+
+
+def float32_thresholds(thresholds: Sequence[float]) -> np.ndarray:
+    """The thresholds as float32 [num_labels], each the smallest float32 not below the
+    given (float64) one: for a float32 probability p, `p >= float32_thresholds(t)` is
+    exactly `p >= t` computed in float64, in the graph and in NumPy alike."""
+    wanted = np.asarray(thresholds, dtype=np.float64)
+    rounded = wanted.astype(np.float32)
+    below = rounded.astype(np.float64) < wanted
+    rounded[below] = np.nextafter(rounded[below], np.float32(np.inf))
+    return rounded
+
+
+def multi_label_outputs(probabilities, label_list: Sequence[str], thresholds: Sequence[float],
+                        label_separator: str):
+    """The outputs of a multi-label export beside `probabilities`.
+
+    Args:
+      probabilities: float32 Tensor [batch, num_labels], a sigmoid per label.
+      label_list: list of str, the labels in output-column order.
+      thresholds: list of float, one per label: a label is predicted when its
+        probability is >= its threshold.
+      label_separator: str between the labels of a text in `labels`.
+
+    Returns:
+      (predicted, labels): int32 Tensor [batch, num_labels], 1 for each predicted label,
+      named "predicted"; string Tensor [batch], the predicted labels of each text in
+      label-list order joined by `label_separator` ("" for none), named "labels".
+    """
+    with tf.name_scope("multi_label"):
+        hits = tf.greater_equal(probabilities, tf.constant(float32_thresholds(thresholds), name="thresholds"))
+        where = tf.where(hits)  # [hits, 2] int64 (row, label), in row-major order
+        names = tf.gather(tf.constant([str(label) for label in label_list]), where[:, 1])
+        # Joins the strings of each segment in the order they come: label-list order.
+        joined = tf.strings.unsorted_segment_join(names, where[:, 0], tf.shape(probabilities)[0],
+                                                  separator=label_separator)
+        predicted = tf.cast(hits, tf.int32)
+    return tf.identity(predicted, name=PREDICTED_OUTPUT), tf.identity(joined, name=LABELS_OUTPUT)
 
 
 @contextlib.contextmanager
@@ -270,7 +386,9 @@ def export_model(estimator, export_dir: str, max_seq_length: int, vocab_file: st
                  do_lower_case: bool, label_list: Sequence[str], is_regression: bool,
                  truncation: str = "head", init_checkpoint: Optional[str] = None,
                  checkpoint_path: Optional[str] = None, pair: Optional[bool] = None,
-                 version: Optional[int] = None) -> str:
+                 version: Optional[int] = None, is_multi_label: bool = False,
+                 thresholds: Optional[Sequence[float]] = None,
+                 label_separator: Optional[str] = DEFAULT_LABEL_SEPARATOR) -> str:
     """Exports `estimator`'s latest checkpoint as a SavedModel in a new numbered version
     subdirectory of `export_dir` (see the module docstring for the layout and the
     overwrite rule). Returns the version directory.
@@ -289,13 +407,31 @@ def export_model(estimator, export_dir: str, max_seq_length: int, vocab_file: st
         `serving_text` signature (`text_inputs_for`). None: not recorded.
       version: the version number (a positive int; an existing one is replaced).
         Default: the next free one, 1 for a new directory.
+      is_multi_label: bool, a multi-label model: `model_fn` reads int32 `label_ids`
+        [batch, num_labels] and predicts a sigmoid probability per label; the export
+        adds `predicted` and (serving_text) `labels` outputs (module docstring).
+      thresholds: multi-label only: list of float in [0, 1], one per label, a label
+        is predicted when its probability is >= its threshold. None: 0.5 each.
+      label_separator: multi-label only: the str between the labels of the
+        serving_text `labels` output (the --label_separator of the training data);
+        None: a comma.
 
     Raises:
       ExportError: `export_dir` may not receive a version, its versions are of another
-        interface (labels, regression, text inputs), or there is no checkpoint to export.
+        interface (labels, regression, multi-label, label separator, text inputs), the
+        multi-label settings are unusable (`check_multi_label`), or there is no
+        checkpoint to export.
     """
     if truncation not in TRUNCATION_STRATEGIES:
         raise ExportError(f"unknown truncation strategy {truncation!r}")
+    is_multi_label = bool(is_multi_label)
+    label_separator = DEFAULT_LABEL_SEPARATOR if label_separator is None else label_separator
+    if is_multi_label and is_regression:
+        raise ExportError("a model is either a regression or a multi-label classifier, not both")
+    if is_multi_label:
+        thresholds = check_multi_label(label_list, thresholds, label_separator)
+    elif thresholds is not None:
+        raise ExportError("thresholds are for multi-label models only (is_multi_label=True)")
     check_export_dir(export_dir, version)
     export_dir = export_dir.rstrip("/") or export_dir
     try:  # what the in-graph tokenizer needs: the vocabulary, with [CLS], [SEP], [UNK]
@@ -304,7 +440,8 @@ def export_model(estimator, export_dir: str, max_seq_length: int, vocab_file: st
     except (ValueError, OSError) as e:
         raise ExportError(f"{vocab_file}: {e}") from None
     text_inputs = text_inputs_for(pair)
-    interface = {"label_list": list(label_list), "is_regression": is_regression, "text_inputs": list(text_inputs)}
+    interface = {"label_list": list(label_list), "is_regression": is_regression, "is_multi_label": is_multi_label,
+                 "label_separator": label_separator, "text_inputs": list(text_inputs)}
     others = {v: read_export_info(os.path.join(export_dir, str(v)))
               for v in export_versions(export_dir) if v != version}
     for v, other in others.items():
@@ -324,7 +461,8 @@ def export_model(estimator, export_dir: str, max_seq_length: int, vocab_file: st
                 raise ExportError(
                     f"no checkpoint to export: nothing was trained in {estimator.model_dir} "
                     "(run with --do_train) and no fine-tuned init checkpoint was given to export")
-            receiver_fn = serving_input_receiver_fn_builder(is_regression)
+            receiver_fn = serving_input_receiver_fn_builder(is_regression,
+                                                            len(label_list) if is_multi_label else None)
             checkpoint_path = _checkpoint_from_init(estimator, init_checkpoint, receiver_fn, staging)
             source = init_checkpoint
         tf.logging.info("***** Exporting %s as a SavedModel to %s *****", source, export_dir)
@@ -335,22 +473,28 @@ def export_model(estimator, export_dir: str, max_seq_length: int, vocab_file: st
             "max_seq_length": int(max_seq_length),
             "label_list": [str(label) for label in label_list],
             "is_regression": bool(is_regression),
+            "is_multi_label": is_multi_label,
+            **({"thresholds": thresholds, "label_separator": label_separator} if is_multi_label else {}),
             "truncation": truncation,
             **({} if pair is None else {"pair": bool(pair)}),
             "vocab_file": f"{EXTRA_DIR}/{VOCAB_FILE}",
             "signature": SIGNATURE,
             "inputs": list(INPUTS),
             "output": OUTPUT,
+            **({"outputs": [OUTPUT, PREDICTED_OUTPUT]} if is_multi_label else {}),
             "text_signature": TEXT_SIGNATURE,
             "text_inputs": list(text_inputs),
-            "text_outputs": [OUTPUT] + ([] if is_regression else [LABEL_OUTPUT]),
+            "text_outputs": ([OUTPUT, PREDICTED_OUTPUT, LABELS_OUTPUT] if is_multi_label else
+                             [OUTPUT] + ([] if is_regression else [LABEL_OUTPUT])),
             # The in-graph tokenizer reproduces FullTokenizer on this Unicode version.
             "unicode_version": text_signature.unicode_tables().unidata_version,
             "checkpoint": source,
             "exported_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
         model_dir = os.path.join(staging, "model")
-        _write_saved_model(estimator, checkpoint_path, model_dir, spec, text_inputs, label_list, is_regression)
+        multi_label = (thresholds, label_separator) if is_multi_label else None
+        _write_saved_model(estimator, checkpoint_path, model_dir, spec, text_inputs, label_list, is_regression,
+                           multi_label)
         extra = os.path.join(model_dir, EXTRA_DIR)
         tf.io.gfile.makedirs(extra)
         tf.io.gfile.copy(vocab_file, os.path.join(extra, VOCAB_FILE))
@@ -365,13 +509,14 @@ def export_model(estimator, export_dir: str, max_seq_length: int, vocab_file: st
 
 
 def _write_saved_model(estimator, checkpoint_path: str, target: str, spec, text_inputs: tuple,
-                       label_list: Sequence[str], is_regression: bool) -> None:
+                       label_list: Sequence[str], is_regression: bool, multi_label: Optional[tuple] = None) -> None:
     """Writes the SavedModel of `checkpoint_path` to the new directory `target`.
 
     One graph: the model reads the three int32 inputs of `serving_default`, which are
     `placeholder_with_default`s whose default is the in-graph tokenization of the
     string inputs of `serving_text`. Fed ids, the tokenizer does not run; fed strings,
     it does. The lookup tables are initialized by the SavedModel's main op.
+    `multi_label`: (thresholds, label_separator) of a multi-label model, else None.
     """
     with _predict_graph(estimator):
         texts = {name: tf.placeholder(tf.string, [None], name=name) for name in text_inputs}
@@ -380,16 +525,21 @@ def _write_saved_model(estimator, checkpoint_path: str, target: str, spec, text_
         receivers = {name: tf.placeholder_with_default(value, [None, None], name=name)
                      for name, value in zip(INPUTS, tokenized)}
         features = dict(receivers)
-        features["label_ids"] = tf.zeros(tf.shape(receivers["input_ids"])[:1],
-                                         dtype=tf.float32 if is_regression else tf.int32)
+        features["label_ids"] = zero_label_ids(receivers["input_ids"], is_regression,
+                                               len(label_list) if multi_label else None)
         model = estimator.model_fn(features, None, tf.estimator.ModeKeys.PREDICT, estimator.config)
         probabilities = model.predictions[OUTPUT]
+        outputs = {OUTPUT: probabilities}
         text_outputs = {OUTPUT: probabilities}
-        if not is_regression:
+        if multi_label:
+            predicted, joined = multi_label_outputs(probabilities, label_list, *multi_label)
+            outputs[PREDICTED_OUTPUT] = predicted
+            text_outputs.update({PREDICTED_OUTPUT: predicted, LABELS_OUTPUT: joined})
+        elif not is_regression:
             text_outputs[LABEL_OUTPUT] = tf.gather(tf.constant([str(label) for label in label_list]),
                                                    tf.argmax(probabilities, axis=-1), name=LABEL_OUTPUT)
         signatures = {
-            SIGNATURE: tf.saved_model.signature_def_utils.predict_signature_def(receivers, {OUTPUT: probabilities}),
+            SIGNATURE: tf.saved_model.signature_def_utils.predict_signature_def(receivers, outputs),
             TEXT_SIGNATURE: tf.saved_model.signature_def_utils.predict_signature_def(texts, text_outputs),
         }
         main_op = tf.train.Scaffold.default_local_init_op()  # local variables and the lookup tables
@@ -461,6 +611,17 @@ def read_export_info(export_dir: str) -> dict:
     missing = [k for k in ("do_lower_case", "max_seq_length", "label_list", "is_regression") if k not in info]
     if missing:
         raise ExportError(f"{path} lacks {', '.join(missing)}")
+    info.setdefault("is_multi_label", False)  # exports from before multi-label: single-label or regression
+    if info["is_multi_label"]:
+        missing = [k for k in ("thresholds", "label_separator") if k not in info]
+        if missing:
+            raise ExportError(f"{path} is of a multi-label model and lacks {', '.join(missing)}")
+        if info["is_regression"]:
+            raise ExportError(f"{path} says both is_regression and is_multi_label")
+        try:
+            info["thresholds"] = check_multi_label(info["label_list"], info["thresholds"], info["label_separator"])
+        except ExportError as e:
+            raise ExportError(f"{path}: {e}") from None
     if not tf.io.gfile.exists(os.path.join(export_dir, EXTRA_DIR, VOCAB_FILE)):
         raise ExportError(f"{export_dir} lacks its vocabulary {EXTRA_DIR}/{VOCAB_FILE}")
     return info

@@ -20,7 +20,7 @@ import tokenization
 from bert_estimator.core.errors import UsageError
 from bert_estimator.data import casing
 from bert_estimator.serving import saved_model
-from bert_estimator.training import distribution, tfhub
+from bert_estimator.training import distribution, metrics, tfhub
 from bert_estimator.training.settings import Settings
 from processors import imdb
 
@@ -220,6 +220,26 @@ def make_tokenizer(vocab_file: str, do_lower_case: bool) -> tokenization.FullTok
         raise UsageError(f"--vocab_file: {e}") from None
 
 
+def check_problem_options(settings: Settings, output_mode: str, label_list: Sequence[str]) -> None:
+    """Flags that only a kind of task reads: --tune_thresholds (multi-label, with
+    --do_eval, whose dev set it tunes on), --class_weights (classification); and labels
+    whose metric names (`f1_<label>`) would collide."""
+    multi_label = output_mode == processors.MULTI_LABEL
+    if settings.tune_thresholds and not multi_label:
+        raise UsageError(f"--tune_thresholds tunes the per-label thresholds of a multi-label task; --task_name="
+                         f"{settings.task_name} is {output_mode} (--problem_type=multi_label_classification)")
+    if settings.tune_thresholds and not settings.do_eval:
+        raise UsageError("--tune_thresholds tunes on the dev set: add --do_eval")
+    if settings.class_weights and output_mode == processors.REGRESSION:
+        raise UsageError("--class_weights weighs the labels of a classification task; this one is a regression")
+    if multi_label:
+        names = collections.Counter(metrics.metric_label(label) for label in label_list)
+        clashes = [label for label in label_list if names[metrics.metric_label(label)] > 1]
+        if clashes:
+            raise UsageError(f"labels {clashes} give the same metric names ({metrics.metric_label(clashes[0])}): "
+                             "rename them (letters, digits, '-', '.' and '_' are kept)")
+
+
 def make_processor(settings: Settings) -> processors.DataProcessor:
     """The task's processor, with the options (`processors.OPTION_FLAGS`) of the flags
     given: a flag left at its default sets nothing (--xnli_language's "zh" is XNLI's own
@@ -294,6 +314,9 @@ def check_trained_head(settings: Settings) -> None:
         return
     if tf.train.latest_checkpoint(settings.output_dir) is not None:
         return
+    if (settings.predict_from == "best" and not settings.do_eval
+            and tf.train.latest_checkpoint(os.path.join(settings.output_dir, "best")) is not None):
+        return  # --do_predict and --export_dir restore best/'s checkpoint (a pruned sweep run keeps no other)
     if not settings.reinitialize_head and head_in_checkpoint(settings.init_checkpoint):
         return
     if settings.init_checkpoint:
@@ -324,6 +347,16 @@ def check_label_variety(train_examples: Sequence[processors.InputExample], label
     The message counts the examples of each label and, for the Kaggle IMDB file (whose
     train split is its first half of rows), says that the file looks sorted by label.
     Labels outside `label_list` are left to `processors.check_labels`."""
+    multi_label = isinstance(label_list, processors.MultiLabelList)
+    if multi_label:  # one label set for every example
+        counts = collections.Counter(frozenset(processors.example_labels(e.label)) for e in train_examples)
+        if allow or len(counts) != 1:
+            return
+        (only, count), = counts.items()
+        shown = "{" + ", ".join(label for label in label_list if label in only) + "}"
+        raise processors.DataError(f"the training set has one label set: its {count} examples all carry {shown}; "
+                                   "a multi-label model learns nothing from it (--allow_single_label to train on "
+                                   "it anyway)")
     counts = collections.Counter(example.label for example in train_examples)
     if allow or len(counts) != 1:
         return

@@ -8,7 +8,8 @@ untouched, so the training trajectory is the one without evaluation. Each evalua
 
 * goes to TensorBoard, in the `eval` subdirectory of the model dir (Estimator's own);
 * adds a row to `eval_history.tsv` (`step`, then every metric);
-* when it improves `--best_metric`, copies that checkpoint to `best/` (with its
+* when it improves `--best_metric`, copies that checkpoint's weights (without the
+  optimizer's state: nothing resumes training from there) to `best/` (with its
   `eval_results.txt`), where `keep_checkpoint_max` never deletes it;
 * counts toward early stopping: after `patience` evaluations in a row without
   improvement, training stops (at a saved checkpoint).
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Callable, Optional
+from typing import Callable, Optional, Sequence
 
 import tensorflow.compat.v1 as tf
 
@@ -26,23 +27,29 @@ from bert_estimator.core import console
 from bert_estimator.core.errors import UsageError
 from bert_estimator.core.fileio import write_atomically
 from bert_estimator.results import output_files
+from bert_estimator.training import checkpoint_pruning, metrics
 
 HISTORY = "eval_history.tsv"
 BEST_DIR = "best"
 PEARSON_SPEARMAN_MEAN = "pearson_spearman_mean"
 # The task's main metric, as GLUE reports it; accuracy for the others.
 MAIN_METRICS = {"mrpc": "f1", "qqp": "f1", "cola": "mcc", "sts-b": PEARSON_SPEARMAN_MEAN}
-LOWER_IS_BETTER = ("eval_loss", "loss", "mse")
+LOWER_IS_BETTER = ("eval_loss", "loss", "mse", "hamming_loss")
 
 
-def main_metric(task_name: str, is_regression: bool) -> str:
+def main_metric(task_name: str, is_regression: bool, is_multi_label: bool = False) -> str:
+    if is_multi_label:
+        return "micro_f1"
     if is_regression:
         return MAIN_METRICS.get(task_name.lower(), PEARSON_SPEARMAN_MEAN)
     return MAIN_METRICS.get(task_name.lower(), "eval_accuracy")
 
 
-def metric_names(num_labels: int, is_regression: bool) -> list[str]:
-    """The metrics an evaluation reports (see `metrics.py`), plus derived ones."""
+def metric_names(num_labels: int, is_regression: bool, multi_labels: Optional[Sequence[str]] = None) -> list[str]:
+    """The metrics an evaluation reports (see `metrics.py`), plus derived ones;
+    `multi_labels`: the label list of a multi-label task."""
+    if multi_labels is not None:
+        return [*metrics.multi_label_metric_names(multi_labels), "loss"]
     if is_regression:
         return ["eval_loss", "loss", "mse", "pearson", "spearman", PEARSON_SPEARMAN_MEAN]
     names = ["eval_accuracy", "eval_loss", "loss"]
@@ -51,8 +58,9 @@ def metric_names(num_labels: int, is_regression: bool) -> list[str]:
     return names
 
 
-def check_best_metric(best_metric: str, task_name: str, num_labels: int, is_regression: bool) -> None:
-    known = metric_names(num_labels, is_regression)
+def check_best_metric(best_metric: str, task_name: str, num_labels: int, is_regression: bool,
+                      multi_labels: Optional[Sequence[str]] = None) -> None:
+    known = metric_names(num_labels, is_regression, multi_labels)
     if best_metric not in known:
         raise UsageError(f"--best_metric {best_metric!r} is not a metric of task {task_name!r}; "
                          f"it reports: {', '.join(known)}")
@@ -165,18 +173,12 @@ def evaluating_saver_hook(model_dir: str, save_checkpoints_steps: int, listener:
 
 
 def copy_checkpoint(checkpoint_path: str, target_dir: str) -> str:
-    """Copies the files of `checkpoint_path` into `target_dir` (replacing the previous
-    checkpoint there) and points `target_dir/checkpoint` at it; returns the new path."""
-    tf.io.gfile.makedirs(target_dir)
-    name = os.path.basename(checkpoint_path)
-    for old in tf.io.gfile.glob(os.path.join(target_dir, "model.ckpt-*")):
-        if not os.path.basename(old).startswith(name + "."):
-            tf.io.gfile.remove(old)
-    for source in tf.io.gfile.glob(checkpoint_path + ".*"):
-        tf.io.gfile.copy(source, os.path.join(target_dir, os.path.basename(source)), overwrite=True)
-    write_atomically(os.path.join(target_dir, "checkpoint"),
-                     f'model_checkpoint_path: "{name}"\nall_model_checkpoint_paths: "{name}"\n')
-    return os.path.join(target_dir, name)
+    """Copies the weights of `checkpoint_path`, without the optimizer's state, into
+    `target_dir` (replacing the previous checkpoint there) and points
+    `target_dir/checkpoint` at it; returns the new path. Nothing resumes training from
+    best/ (a resume reads the latest checkpoint of the model dir), so its Adam moments,
+    two thirds of a checkpoint, are left out (`checkpoint_pruning.write_weights_only`)."""
+    return checkpoint_pruning.write_weights_only(checkpoint_path, target_dir)
 
 
 def best_checkpoint(model_dir: str) -> Optional[str]:

@@ -12,10 +12,21 @@ weight 0 and never count.
   metric); class 1 is the positive class (label_list[1]);
 * regression (STS-B, csv with --problem_type=regression): `eval_loss` (the mean squared
   error, as the loss), `mse` (the same, computed from the predictions and labels:
-  the name a user looks for), `pearson`, `spearman`.
+  the name a user looks for), `pearson`, `spearman`;
+* multi-label classification (`multi_label_metrics`): a label is predicted when its
+  probability is at least its threshold (0.5): `micro_precision`, `micro_recall`,
+  `micro_f1` (over all example-label pairs), `macro_f1` (the mean of the labels' F1),
+  `hamming_loss` (the share of example-label pairs predicted wrong), `subset_accuracy`
+  (examples whose whole label set is right), `eval_loss`, and per label
+  `precision_<label>`, `recall_<label>`, `f1_<label>` and the exact ROC AUC
+  `auc_<label>` (from the probabilities; NaN when the label has no positive or no
+  negative example). A ratio with a zero denominator is 0, as scikit-learn's
+  `zero_division` default gives.
 """
 
 from __future__ import annotations
+
+import re
 
 import tensorflow.compat.v1 as tf
 
@@ -136,3 +147,116 @@ def regression_metrics(per_example_loss, labels, predictions, is_real_example):
         "spearman": (tf.cast(_pearson(_average_ranks(all_preds), _average_ranks(all_labels)),
                              tf.float32), updates),
     }
+
+
+def metric_label(label: str) -> str:
+    """`label` as it appears in metric names (`f1_<label>`): characters other than
+    letters, digits, `-`, `.` and `_` become `_` (TensorBoard tags, `key = value` lines)."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", str(label))
+
+
+def per_label_metric_names(label_list) -> list[str]:
+    """The per-label names of `multi_label_metrics` (`f1_<label>`...), in label order."""
+    return [f"{kind}_{metric_label(label)}" for label in label_list for kind in ("auc", "f1", "precision", "recall")]
+
+
+def multi_label_metric_names(label_list) -> list[str]:
+    """The names `multi_label_metrics` returns for `label_list`, sorted."""
+    names = ["eval_loss", "hamming_loss", "macro_f1", "micro_f1", "micro_precision", "micro_recall",
+             "subset_accuracy"]
+    return sorted(names + per_label_metric_names(label_list))
+
+
+def _streaming_sum(values, name):
+    """Sums a [num_labels] tensor over all eval batches (a local variable, as tf.metrics)."""
+    with tf.variable_scope(None, default_name=name):
+        total = tf.Variable(tf.zeros_like(values), name="total", trainable=False,
+                            collections=[tf.GraphKeys.LOCAL_VARIABLES, tf.GraphKeys.METRIC_VARIABLES])
+        update = total.assign_add(values)
+    return total.read_value(), update
+
+
+def _streaming_concat_rows(values, name):
+    """Accumulates a [batch, n] tensor over all eval batches into a growing local variable."""
+    with tf.variable_scope(None, default_name=name):
+        width = values.shape[1]
+        store = tf.Variable(
+            tf.zeros([0, width], dtype=values.dtype), shape=tf.TensorShape([None, width]), name="values",
+            trainable=False, collections=[tf.GraphKeys.LOCAL_VARIABLES, tf.GraphKeys.METRIC_VARIABLES])
+        update = store.assign(tf.concat([store, values], axis=0))
+    return store.read_value(), update
+
+
+def _roc_auc(scores, labels):
+    """Exact ROC AUC of one label: the Mann-Whitney U statistic from average ranks (ties
+    count one half, as scikit-learn's roc_auc_score); NaN without positives or negatives.
+
+    Args:
+      scores: float64 Tensor of shape [N].
+      labels: float64 Tensor of shape [N], 0 or 1.
+    """
+    ranks = _average_ranks(scores)  # [N]
+    positives = tf.reduce_sum(labels)
+    negatives = tf.cast(tf.shape(labels)[0], tf.float64) - positives
+    u = tf.reduce_sum(ranks * labels) - positives * (positives + 1.0) / 2.0
+    defined = tf.logical_and(positives > 0, negatives > 0)
+    return tf.where(defined, u / tf.maximum(positives * negatives, 1.0), tf.constant(float("nan"), tf.float64))
+
+
+def multi_label_metrics(per_example_loss, label_ids, probabilities, is_real_example, label_list,
+                        threshold=0.5):
+    """Returns the metric dict of a multi-label head (module docstring).
+
+    Args:
+      per_example_loss: float32 Tensor of shape [batch_size].
+      label_ids: int32 Tensor of shape [batch_size, num_labels], multi-hot.
+      probabilities: float32 Tensor of shape [batch_size, num_labels], sigmoid outputs.
+      is_real_example: float32 Tensor of shape [batch_size].
+      label_list: the labels, in output order (for the per-label names).
+      threshold: float, or float Tensor of shape [num_labels]: a label is predicted
+        when its probability is at least this.
+    """
+    # B = batch size, L = number of labels
+    weights = tf.cast(tf.expand_dims(is_real_example, 1), tf.float64)  # [B, 1]
+    truth = tf.cast(label_ids, tf.float64)  # [B, L]
+    predicted = tf.cast(probabilities >= threshold, tf.float64)  # [B, L]
+    counts = {}
+    for name, value in (("tp", truth * predicted), ("fp", (1 - truth) * predicted),
+                        ("fn", truth * (1 - predicted))):
+        counts[name] = _streaming_sum(tf.reduce_sum(weights * value, axis=0), f"multi_label_{name}")  # [L]
+    (tp, _), (fp, _), (fn, _) = counts["tp"], counts["fp"], counts["fn"]
+    examples = _streaming_sum(tf.reduce_sum(weights), "multi_label_examples")
+    all_counts = (*counts.values(), examples)
+
+    precision = _safe_div(tp, tp + fp)  # [L]
+    recall = _safe_div(tp, tp + fn)
+    f1 = _safe_div(2 * tp, 2 * tp + fp + fn)
+    micro_tp, micro_fp, micro_fn = tf.reduce_sum(tp), tf.reduce_sum(fp), tf.reduce_sum(fn)
+    num_labels = len(label_list)
+
+    real = tf.greater(is_real_example, 0.0)
+    all_scores, update_scores = _streaming_concat_rows(
+        tf.cast(tf.boolean_mask(probabilities, real), tf.float64), "multi_label_scores")  # [N, L]
+    all_truth, update_truth = _streaming_concat_rows(tf.boolean_mask(truth, real), "multi_label_truth")  # [N, L]
+    auc_updates = tf.group(update_scores, update_truth)
+
+    def value(tensor, *pairs):
+        return _derived(tf.cast(tensor, tf.float32), *pairs)
+
+    exact = tf.cast(tf.reduce_all(tf.equal(truth, predicted), axis=1), tf.float32)  # [B]
+    metrics = {
+        "eval_loss": tf.metrics.mean(values=per_example_loss, weights=is_real_example),
+        "subset_accuracy": tf.metrics.mean(values=exact, weights=is_real_example),
+        "micro_precision": value(_safe_div(micro_tp, micro_tp + micro_fp), *all_counts),
+        "micro_recall": value(_safe_div(micro_tp, micro_tp + micro_fn), *all_counts),
+        "micro_f1": value(_safe_div(2 * micro_tp, 2 * micro_tp + micro_fp + micro_fn), *all_counts),
+        "macro_f1": value(tf.reduce_mean(f1), *all_counts),
+        "hamming_loss": value(_safe_div(micro_fp + micro_fn, examples[0] * num_labels), *all_counts),
+    }
+    for i, label in enumerate(label_list):
+        name = metric_label(label)
+        metrics[f"precision_{name}"] = value(precision[i], *all_counts)
+        metrics[f"recall_{name}"] = value(recall[i], *all_counts)
+        metrics[f"f1_{name}"] = value(f1[i], *all_counts)
+        metrics[f"auc_{name}"] = (tf.cast(_roc_auc(all_scores[:, i], all_truth[:, i]), tf.float32), auc_updates)
+    return metrics

@@ -70,6 +70,7 @@ class Settings:
     imdb_dev_split: Optional[str]
     dev_fraction: Optional[float]
     problem_type: Optional[str]
+    label_separator: Optional[str]
     # Outputs.
     export_dir: Optional[str]
     export_version: Optional[int]
@@ -83,12 +84,14 @@ class Settings:
     num_gpus: int
     shuffle_buffer_size: int
     adam_bias_correction: bool
+    class_weights: Optional[str]
     # Evaluation during training.
     evaluate_every_n_steps: int
     evaluate_every_epoch: bool
     best_metric: Optional[str]
     early_stopping_patience: int
     predict_from: str
+    tune_thresholds: bool
     # Guards' overrides.
     allow_untrained_head: bool
     allow_single_label: bool

@@ -7,7 +7,7 @@ import os
 import pytest
 
 from bert_estimator.core.errors import UsageError
-from processors import CLASSIFICATION, REGRESSION, DataError, csv_tasks
+from processors import CLASSIFICATION, MULTI_LABEL, REGRESSION, DataError, MultiLabelList, csv_tasks
 from processors.csv_tasks import CsvProcessor, read_table
 from tests.processors.helpers import as_tuples, write
 
@@ -282,9 +282,71 @@ def test_regression_labels_must_be_numbers(tmp_path):
 
 
 def test_problem_type_values_and_conflicts():
-    with pytest.raises(ValueError, match="problem_type must be one of regression, single_label_classification"):
-        CsvProcessor(problem_type="multi_label_classification")
+    with pytest.raises(ValueError, match="problem_type must be one of regression, single_label_classification, "
+                                         "multi_label_classification, got 'multilabel'"):
+        CsvProcessor(problem_type="multilabel")
     with pytest.raises(UsageError, match=r"^--labels lists classes: not with --problem_type=regression"):
         CsvProcessor(problem_type="regression", labels="a,b")
     with pytest.raises(ValueError, match="problem_type=... \\(--problem_type\\)"):
         assert CsvProcessor().output_mode
+
+
+# ------------------------------------------------------------------------ multi-label
+# GoEmotions-like: the labels of an example joined by commas (quoted in a CSV).
+TOPICS_TRAIN = (
+    "text,topics\n"
+    'Match report and the new stadium budget,"sports,politics"\n'
+    "Parliament votes on the bill,politics\n"
+    'Chip shortage hits consoles," tech , sports,tech"\n'
+    "An empty set: no topic at all,\n"
+)
+TOPICS_TEST = 'text,topics\nA test row,"tech,weather"\nAnother,\n'
+
+
+@pytest.fixture
+def topics(tmp_path):
+    write(tmp_path / "train.csv", TOPICS_TRAIN)
+    write(tmp_path / "dev.csv", TOPICS_TRAIN)
+    write(tmp_path / "test.csv", TOPICS_TEST)
+    return str(tmp_path)
+
+
+def test_split_labels():
+    assert csv_tasks.split_labels("b, a,,b", ",") == ("b", "a")
+    assert csv_tasks.split_labels("Action|Comedy", "|") == ("Action", "Comedy")
+    assert csv_tasks.split_labels("", ",") == csv_tasks.split_labels(None, ",") == ()
+
+
+def test_multi_label_detected_from_the_separator(topics):
+    p = CsvProcessor(label_column="topics", data_dir=topics)
+    assert p.output_mode == MULTI_LABEL
+    labels = p.get_labels()
+    assert isinstance(labels, MultiLabelList) and labels == ["politics", "sports", "tech"]
+    assert [e.label for e in p.get_train_examples(topics)] == [
+        ("sports", "politics"), ("politics",), ("tech", "sports"), ()]
+    # test labels outside the list are dropped (predictions never read them)
+    assert [e.label for e in p.get_test_examples(topics)] == [("tech",), ()]
+
+
+def test_multi_label_explicit_with_labels_and_separator(tmp_path):
+    write(tmp_path / "train.tsv", "text\tgenres\nA film\tAction|Comedy\nAnother\tDrama\n")
+    p = CsvProcessor(label_column="genres", train_file="train.tsv", label_separator="|", data_dir=str(tmp_path),
+                     problem_type="multi_label_classification", labels="Drama,Comedy,Action")
+    assert p.get_labels() == ["Drama", "Comedy", "Action"]
+    assert [e.label for e in p.get_train_examples(str(tmp_path))] == [("Action", "Comedy"), ("Drama",)]
+
+
+def test_multi_label_errors(topics, tmp_path):
+    p = CsvProcessor(label_column="topics", labels="politics,sports", problem_type="multi_label_classification")
+    with pytest.raises(DataError, match=r"train.csv row 4: label 'tech' is not one of"):
+        p.get_train_examples(topics)
+    # --labels without --problem_type: single-label, and a joined label says what to pass
+    p = CsvProcessor(label_column="topics", labels="politics,sports,tech")
+    with pytest.raises(DataError, match="pass --problem_type=multi_label_classification"):
+        p.get_train_examples(topics)
+    # the separator in single-label mode is just a character
+    p = CsvProcessor(label_column="topics", data_dir=topics, problem_type="single_label_classification")
+    with pytest.raises(DataError, match="row 5: empty label"):
+        p.get_labels()
+    with pytest.raises(ValueError, match="label_separator"):
+        CsvProcessor(label_separator=" ")
