@@ -297,7 +297,7 @@ def test_persistently_corrupt_download_is_one_line_and_leaves_nothing(capsys, tm
     assert err.startswith("fetch.py: error: ") and "failed verification twice" in err
     assert f"{server.url}/glue/data/CoLA.zip" in err and str(data_dir / "CoLA.zip") in err
     assert server.count(f"{GLUE}/CoLA.zip") == 2
-    assert os.listdir(data_dir) == []
+    assert not data_dir.exists()  # "leaves nothing": not even the --data_dir it made
 
 
 def test_wrong_content_behind_a_right_checksum_is_refetched_then_refused(capsys, tmp_path, server):
@@ -327,7 +327,10 @@ def test_offline_is_one_line_naming_url_and_target(capsys, tmp_path, mirror):
     assert len(err.splitlines()) == 1
     assert f"could not download {mirror}/glue/data/CoLA.zip" in err
     assert f"put it at {data_dir / 'CoLA.zip'}" in err
-    assert os.listdir(data_dir) == []  # no empty .part, no folder
+    assert not data_dir.exists()  # no empty .part, no folder, not even the --data_dir it would have made
+    data_dir.mkdir()  # a --data_dir that was there stays
+    run_fetch(capsys, "glue", "--data_dir", str(data_dir), "--tasks", "CoLA", "--mirror", mirror)
+    assert os.listdir(data_dir) == []
 
 
 def test_cut_connection_keeps_the_partial_file_for_a_resume(tmp_path, server):
@@ -587,6 +590,7 @@ def test_launcher_help_and_offline_failure(tmp_path):
     assert r.stderr.splitlines() == [
         f"fetch.py: error: could not download file://{tmp_path}/empty/glue/data/RTE.zip (no such file): "
         f"download it by hand and put it at {tmp_path}/g/RTE.zip, then run again"]
+    assert not (tmp_path / "g").exists()
 
 
 def load_reproduce_glue():

@@ -613,6 +613,7 @@ def fetch_glue_task(name: str, data_dir: str, mirror: Optional[str] = None,
     if os.path.lexists(target):
         missing = [f for f in task.files if not os.path.isfile(os.path.join(target, f))]
         raise FetchError(f"{target} exists but lacks {', '.join(missing)}: remove it to fetch {task.name} again")
+    created = not os.path.isdir(data_dir)
     os.makedirs(data_dir, exist_ok=True)
     sources = [(d, os.path.join(data_dir, d.filename)) for d in task.downloads]
 
@@ -647,7 +648,12 @@ def fetch_glue_task(name: str, data_dir: str, mirror: Optional[str] = None,
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 
-    _, rows = _fetch_and_install(sources, install, mirror, progress)
+    try:
+        _, rows = _fetch_and_install(sources, install, mirror, progress)
+    except FetchError:
+        if created and not os.listdir(data_dir):  # nothing came: leave no empty --data_dir behind
+            os.rmdir(data_dir)
+        raise
     for _, path in sources:
         os.remove(path)
     return GlueResult(task, target, present=False, rows=rows)
