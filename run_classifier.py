@@ -746,6 +746,9 @@ def show_settings(settings: Settings, label_list, is_regression: bool, examples,
     console.show("Task %s: %s; examples: %s (from %s)", settings.task_name, labels, counts or "none read",
                  settings.data_dir)
     model = settings.bert_hub_module_handle or settings.init_checkpoint or "random weights (no --init_checkpoint)"
+    fine_tuned = None if settings.do_train else tf.train.latest_checkpoint(settings.output_dir)
+    if fine_tuned:  # evaluation, prediction or export alone: the run's own checkpoint is what they restore
+        model = f"{fine_tuned} (the last checkpoint of --output_dir)"
     console.show("Model: %s; max_seq_length %d, do_lower_case %s", model, settings.max_seq_length,
                  settings.do_lower_case)
     if settings.do_train:
