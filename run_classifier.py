@@ -560,20 +560,15 @@ def _inference_input(examples, batch_size, name, label_list, tokenizer, settings
 
 
 def evaluate(estimator, examples, label_list, tokenizer, settings: RecordSettings, *, batch_size,
-             write_reports=True, tracker=None, tune_thresholds_for=False):
+             write_reports=True, tracker=None):
     """Evaluates the last checkpoint on `examples`, writes eval_results.txt (and the
-    reports; with evaluation during training, the last row of its history); returns the metrics.
-
-    `tune_thresholds_for` (multi-label, --tune_thresholds): False, or the checkpoint to
-    predict from (None: the last); each label's threshold is then tuned on these
-    examples' predictions from it and written to thresholds.json."""
+    reports; with evaluation during training, the last row of its history); returns the metrics."""
     tf.logging.info("***** Running evaluation *****")
     input_fn, num_actual, steps, record_file = _inference_input(examples, batch_size, "eval", label_list, tokenizer,
                                                                 settings)
     checkpoint_path = estimator.latest_checkpoint()
     write_reports = write_reports and not settings.is_regression
-    tuning = tune_thresholds_for is not False
-    collector = eval_collector.ProbabilitiesCollector() if (write_reports or tuning) and not settings.use_tpu else None
+    collector = eval_collector.ProbabilitiesCollector() if write_reports and not settings.use_tpu else None
     with reading_records(record_file):
         result = estimator.evaluate(input_fn=input_fn, steps=steps, checkpoint_path=checkpoint_path,
                                     hooks=[collector] if collector else None)
@@ -586,35 +581,39 @@ def evaluate(estimator, examples, label_list, tokenizer, settings: RecordSetting
     if per_label:
         console.show("  (and precision, recall, f1 and auc of each label: in eval_results.txt)")
     console.show("Wrote %s", output_files.write_eval_results(settings.output_dir, result, checkpoint_path))
-    if not (write_reports or tuning):
-        return result
-
-    def dev_probabilities(checkpoint):
-        if checkpoint == checkpoint_path and collector and collector.rows(num_actual) is not None:
-            return collector.rows(num_actual)
-        with reading_records(record_file):  # on TPU (or another checkpoint): a prediction pass
-            predictions = estimator.predict(input_fn, checkpoint_path=checkpoint)
-            return [p["probabilities"] for _, p in zip(range(num_actual), predictions)]
-
-    probabilities = dev_probabilities(checkpoint_path)
-    multi_label = settings.multi_label_count > 0
-    if multi_label:
-        label_ids = [label_id_for(e, {label: i for i, label in enumerate(label_list)}, multi_label=True)
-                     for e in examples[:num_actual]]
-    else:
-        label_ids = [label_list.index(e.label) for e in examples[:num_actual]]
-    if tuning:
-        tuned_on = tune_thresholds_for or checkpoint_path
-        thresholds.tune_and_write(settings.output_dir, label_list, dev_probabilities(tuned_on), label_ids, tuned_on)
     if write_reports:
         from bert_estimator.results import reports  # matplotlib and scikit-learn: only when reporting
 
-        if multi_label:
+        probabilities = collector.rows(num_actual) if collector else None
+        if probabilities is None:  # on TPU (or nothing collected): a prediction pass
+            with reading_records(record_file):
+                predictions = estimator.predict(input_fn, checkpoint_path=checkpoint_path)
+                probabilities = [p["probabilities"] for _, p in zip(range(num_actual), predictions)]
+        label_ids = gold_label_ids(examples[:num_actual], label_list)
+        if settings.multi_label_count:
             reports.write_multi_label_reports(settings.output_dir, label_list, label_ids, probabilities)
         else:
             reports.write_eval_reports(settings.output_dir, label_list, label_ids, probabilities)
         reports.plot_training_loss(settings.output_dir)
     return result
+
+
+def gold_label_ids(examples, label_list) -> list:
+    """The class id of each labelled example (a multi-hot list for a multi-label task)."""
+    label_map = {label: i for i, label in enumerate(label_list)}
+    multi_label = isinstance(label_list, processors.MultiLabelList)
+    return [label_id_for(example, label_map, multi_label) for example in examples]
+
+
+def tune_thresholds(estimator, examples, label_list, tokenizer, settings: RecordSettings, *, batch_size,
+                    checkpoint_path):
+    """--tune_thresholds: each label's threshold tuned on the predictions of
+    `checkpoint_path` (the one --do_predict and --export_dir use) for the dev `examples`,
+    written to thresholds.json (bert_estimator/training/thresholds.py)."""
+    probabilities = predict(estimator, examples, label_list, tokenizer, settings, batch_size=batch_size,
+                            checkpoint_path=checkpoint_path, name="eval")
+    thresholds.tune_and_write(settings.output_dir, label_list, probabilities, gold_label_ids(examples, label_list),
+                              checkpoint_path)
 
 
 def predict(estimator, examples, label_list, tokenizer, settings: RecordSettings, *, batch_size,
@@ -783,6 +782,8 @@ def run(settings: Settings, run_log: console.RunLog):
     label_list = processor.get_labels()
     is_regression = processor.output_mode == processors.REGRESSION
     is_multi_label = processor.output_mode == processors.MULTI_LABEL
+    # how a multi-label task writes an example's labels as one string (the csv task: --label_separator)
+    label_separator = getattr(processor, "label_separator", processors.DEFAULT_LABEL_SEPARATOR)
     num_labels = 1 if is_regression else len(label_list)
     checks.check_problem_options(settings, processor.output_mode, label_list)
     train_examples, eval_examples, predict_examples = read_examples(
@@ -840,8 +841,7 @@ def run(settings: Settings, run_log: console.RunLog):
                          "from %s; a new one of %d outputs starts from random", settings.init_checkpoint,
                          num_labels)
         model_fn = model_fn_from_settings(settings, bert_config, num_labels, is_regression, num_train_steps,
-                                          num_warmup_steps, label_list=label_list if is_multi_label else None,
-                                          class_weights=weights)
+                                          num_warmup_steps, label_list, class_weights=weights)
         estimator = estimator_setup.make_estimator(model_fn, settings)
         records = RecordSettings.from_settings(settings, is_regression, num_labels if is_multi_label else 0)
         tracker, eval_hooks = None, []
@@ -863,13 +863,17 @@ def run(settings: Settings, run_log: console.RunLog):
                   extra_hooks=eval_hooks)
         if settings.do_eval:
             evaluate(estimator, eval_examples, label_list, tokenizer, records,
-                     batch_size=settings.eval_batch_size, write_reports=settings.write_reports, tracker=tracker,
-                     tune_thresholds_for=(chosen_checkpoint(settings.predict_from, settings.output_dir, quiet=True)
-                                          if settings.tune_thresholds else False))
-        if during_training:
+                     batch_size=settings.eval_batch_size, write_reports=settings.write_reports, tracker=tracker)
+        if during_training:  # after the last evaluation, which may have made a new best
             checkpoint_path = chosen_checkpoint(settings.predict_from, settings.output_dir)
-        label_thresholds = thresholds.for_checkpoint(
-            settings.output_dir, label_list, checkpoint_path or estimator.latest_checkpoint()) if is_multi_label else None
+        if settings.tune_thresholds:
+            tune_thresholds(estimator, eval_examples, label_list, tokenizer, records,
+                            batch_size=settings.eval_batch_size,
+                            checkpoint_path=checkpoint_path or estimator.latest_checkpoint())
+        label_thresholds = None
+        if is_multi_label and (settings.do_predict or settings.export_dir):
+            label_thresholds = thresholds.for_checkpoint(settings.output_dir, label_list,
+                                                         checkpoint_path or estimator.latest_checkpoint())
         if settings.do_predict:
             rows = predict(estimator, predict_examples, label_list, tokenizer, records,
                            batch_size=settings.predict_batch_size, checkpoint_path=checkpoint_path)
@@ -877,17 +881,17 @@ def run(settings: Settings, run_log: console.RunLog):
             if is_multi_label:
                 console.show("Wrote %s", output_files.write_predicted_label_sets(
                     settings.output_dir, [e.guid for e in predict_examples], rows, label_list, label_thresholds,
-                    getattr(processor, "label_separator", ",")))
+                    label_separator))
             write_glue_submission(estimator, processor, settings.data_dir, rows, label_list, tokenizer, records,
                                   batch_size=settings.predict_batch_size, checkpoint_path=checkpoint_path)
         if settings.export_dir:
             export(estimator, settings.export_dir, records, vocab_file=vocab_file, do_lower_case=do_lower_case,
                    label_list=label_list, init_checkpoint=settings.init_checkpoint,
                    checkpoint_path=checkpoint_path, pair=pair, version=settings.export_version,
-                   thresholds=label_thresholds, label_separator=getattr(processor, "label_separator", None))
+                   thresholds=label_thresholds, label_separator=label_separator)
 
 
-def chosen_checkpoint(predict_from: str, output_dir: str, quiet: bool = False) -> str | None:
+def chosen_checkpoint(predict_from: str, output_dir: str) -> str | None:
     """The checkpoint --do_predict and --export_dir use: None (the last) or the best,
     which must then be in `output_dir`/best/ (UsageError if not)."""
     if predict_from != "best":
@@ -896,8 +900,7 @@ def chosen_checkpoint(predict_from: str, output_dir: str, quiet: bool = False) -
     if path is None:
         raise UsageError(f"--predict_from=best: no best checkpoint in {os.path.join(output_dir, evaluation.BEST_DIR)}; "
                          "evaluate during training (--evaluate_every_n_steps or --evaluate_every_epoch)")
-    if not quiet:
-        console.show("Predicting and exporting from the best checkpoint: %s", path)
+    console.show("Predicting and exporting from the best checkpoint: %s", path)
     return path
 
 
@@ -917,11 +920,11 @@ def check_init_checkpoint(bert_config, init_checkpoint, num_labels, is_regressio
 
 
 def model_fn_from_settings(settings: Settings, bert_config, num_labels, is_regression, num_train_steps,
-                           num_warmup_steps, label_list=None, class_weights=None):
+                           num_warmup_steps, label_list, class_weights=None):
     """`model_fn_builder` with the run's --init_checkpoint, --learning_rate, --use_tpu,
     --bert_hub_module_handle, --num_accumulation_steps, --use_amp, --adam_bias_correction and
-    --reinitialize_head; `label_list` for a multi-label task (None for the others), and
-    the weights of --class_weights (None: unweighted)."""
+    --reinitialize_head; the task's `label_list` (a `processors.MultiLabelList` makes a
+    multi-label head), and the weights of --class_weights (None: unweighted)."""
     return model_fn_builder(
         bert_config=bert_config,
         num_labels=num_labels,
@@ -937,7 +940,7 @@ def model_fn_from_settings(settings: Settings, bert_config, num_labels, is_regre
         use_amp=settings.use_amp,
         adam_bias_correction=settings.adam_bias_correction,
         reinitialize_head=settings.reinitialize_head,
-        is_multi_label=label_list is not None,
+        is_multi_label=isinstance(label_list, processors.MultiLabelList),
         class_weights=class_weights,
         label_list=label_list)
 

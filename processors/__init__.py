@@ -15,6 +15,7 @@ from typing import Optional
 from bert_estimator.core.errors import UsageError
 from processors.base import (  # noqa: F401
     CLASSIFICATION,
+    DEFAULT_LABEL_SEPARATOR,
     MULTI_LABEL,
     REGRESSION,
     DataError,
@@ -58,7 +59,7 @@ PROCESSORS: dict = {
 }
 
 __all__ = [
-    "CLASSIFICATION", "MULTI_LABEL", "MultiLabelList", "REGRESSION", "DataError", "DataProcessor", "InputExample",
+    "CLASSIFICATION", "DEFAULT_LABEL_SEPARATOR", "MULTI_LABEL", "MultiLabelList", "REGRESSION", "DataError", "DataProcessor", "InputExample",
     "OPTION_FLAGS", "PaddingInputExample", "PROCESSORS", "check_labels", "example_labels", "get_processor", "tasks_reading",
     *sorted(cls.__name__ for cls in PROCESSORS.values()),
 ]

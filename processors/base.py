@@ -26,6 +26,9 @@ CLASSIFICATION = "classification"
 REGRESSION = "regression"
 # Several labels per example (a set, possibly empty): one sigmoid output per label.
 MULTI_LABEL = "multi_label_classification"
+# What joins the labels of a multi-label example where they are written as one string
+# (a csv label column, test_predicted_labels.tsv, the export's `labels`): "joy,surprise".
+DEFAULT_LABEL_SEPARATOR = ","
 
 
 class DataError(UserError, ValueError):

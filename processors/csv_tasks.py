@@ -94,8 +94,9 @@ from typing import Optional, Sequence, Union
 
 from bert_estimator.core import console
 from bert_estimator.core.errors import UsageError
-from processors.base import (
+from processors.base import (  # DEFAULT_LABEL_SEPARATOR: GoEmotions' "sports,politics"
     CLASSIFICATION,
+    DEFAULT_LABEL_SEPARATOR,
     MULTI_LABEL,
     REGRESSION,
     DataError,
@@ -111,9 +112,7 @@ TEXT_COLUMN_SEPARATOR = " "
 # `problem_type` values (transformers' names) and the output mode of each.
 PROBLEM_TYPES = {"regression": REGRESSION, "single_label_classification": CLASSIFICATION,
                  "multi_label_classification": MULTI_LABEL}
-# What separates the labels of a multi-label example in the label column ("sports,politics"),
-# as in GoEmotions' files; `label_separator` (--label_separator) changes it.
-DEFAULT_LABEL_SEPARATOR = ","
+
 # Above this many distinct whole numbers a label column is ambiguous (score or class ids?).
 MAX_DETECTED_CLASSES = 20
 
@@ -349,6 +348,7 @@ class CsvProcessor(DataProcessor):
                              "column %r of %s hold the label separator %r (e.g. %r); "
                              "--problem_type=single_label_classification would take each value as one label",
                              len(joined), len(values), self.label_column, path, self.label_separator, joined[0])
+                self._labels = self._multi_labels(path, values)  # from the values just read
                 return self._problem_type
             labels = self._train_labels(path, values)
             where = f"label column {self.label_column!r} of {path}"
@@ -386,11 +386,15 @@ class CsvProcessor(DataProcessor):
 
     def _infer_labels(self, path: str) -> list[str]:
         if self.problem_type_in_use() == "multi_label_classification":
-            found = {label for value in self._train_values(path) for label in split_labels(value, self.label_separator)}
-            if not found:
-                raise DataError(f"column {self.label_column!r} of {path} holds no label at all; pass --labels")
-            return _sort_labels(found)
+            return self._multi_labels(path, self._train_values(path))
         return _sort_labels(set(self._train_labels(path)))
+
+    def _multi_labels(self, path: str, values: list[str]) -> list[str]:
+        """The sorted distinct labels of a multi-label column's `values`; DataError for none."""
+        found = {label for value in values for label in split_labels(value, self.label_separator)}
+        if not found:
+            raise DataError(f"column {self.label_column!r} of {path} holds no label at all; pass --labels")
+        return _sort_labels(found)
 
     def _create_examples(self, data_dir: str, file_name: str, set_type: str) -> list[InputExample]:
         if self.data_dir is None:

@@ -19,7 +19,7 @@ import pytest
 from sklearn import metrics as skm
 
 from bert_estimator.results import output_files
-from bert_estimator.training import metrics
+from bert_estimator.training import evaluation, metrics
 from tests.conftest import PROJECT_ROOT, run_cli, write_csv
 from tests.real_data import ground_truth
 
@@ -106,3 +106,25 @@ def test_multi_label_train_eval_predict(tiny_bert_dir, sources_dir, tmp_path):
     report = (out / "classification_report.txt").read_text()
     assert "micro avg" in report and "samples avg" in report and "ROC AUC per label" in report
     assert f"hamming_loss = {skm.hamming_loss(truth, predicted):.4f}" in report
+
+
+def test_thresholds_are_tuned_for_the_checkpoint_predicted_from(tiny_bert_dir, sources_dir, tmp_path):
+    """With evaluation during training and --predict_from=best, the last evaluation can make
+    a new best; the thresholds must be tuned on that checkpoint, the one --do_predict uses."""
+    out, model = tmp_path / "out", tiny_bert_dir
+    r = run_cli([RUN_CLASSIFIER, "--task_name=csv", f"--data_dir={sources_dir}", "--label_column=sources",
+                 f"--vocab_file={model}/vocab.txt", f"--bert_config_file={model}/bert_config.json",
+                 f"--init_checkpoint={model}/bert_model.ckpt", f"--output_dir={out}", "--do_train", "--do_eval",
+                 "--do_predict", "--max_seq_length=64", "--train_batch_size=8", "--num_train_epochs=2",
+                 "--learning_rate=3e-4", "--seed=1", "--evaluate_every_n_steps=10", "--best_metric=eval_loss",
+                 "--predict_from=best", "--tune_thresholds", "--write_reports=false"])
+    assert r.returncode == 0, r.stderr[-3000:]
+    best = os.path.basename(evaluation.best_checkpoint(str(out)))
+    assert best == "model.ckpt-30"  # the last evaluation (step 30 of 30) was the new best
+    assert json.loads((out / "thresholds.json").read_text())["checkpoint"] == best
+    assert "holds thresholds tuned for" not in r.stderr  # prediction used them, not 0.5
+    thresholds = json.loads((out / "thresholds.json").read_text())["thresholds"]
+    probabilities = np.array(output_files.read_test_results(out))
+    with open(out / "test_predicted_labels.tsv", encoding="utf-8") as f:
+        predicted = [row[1] for row in csv.reader(f, delimiter="\t")][1:]
+    assert predicted == [",".join(s for s, p, t in zip(SOURCES, row, thresholds) if p >= t) for row in probabilities]

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import dataclasses
 import functools
 import itertools
 import os
@@ -163,13 +162,18 @@ def _label_map(label_list: Sequence[str]) -> Optional[dict]:
     return {label: i for i, label in enumerate(label_list)} if label_list else None
 
 
-def _padding_features(max_seq_length: int, label_list: Sequence[str] = ()) -> InputFeatures:
+def padding_label_id(label_list: Sequence[str]) -> int | list:
+    """The label_id of a `PaddingInputExample`: 0, or all zeros for a multi-label task."""
+    return [0] * len(label_list) if isinstance(label_list, MultiLabelList) else 0
+
+
+def _padding_features(max_seq_length: int, label_id: int | list = 0) -> InputFeatures:
     zeros = [0] * max_seq_length
     return InputFeatures(
         input_ids=list(zeros),
         input_mask=list(zeros),
         segment_ids=list(zeros),
-        label_id=[0] * len(label_list) if isinstance(label_list, MultiLabelList) else 0,
+        label_id=label_id,
         is_real_example=False,
     )
 
@@ -203,7 +207,7 @@ def convert_single_example(
       is_real_example, bool (False for a `PaddingInputExample`, whose lists are zeros).
     """
     if isinstance(example, PaddingInputExample):
-        return _padding_features(max_seq_length, label_list)
+        return _padding_features(max_seq_length, padding_label_id(label_list))
     if max_seq_length < 3:
         raise ValueError(f"max_seq_length must be at least 3 ([CLS], a token, [SEP]); got {max_seq_length}")
 
@@ -442,14 +446,14 @@ def fast_encoder(label_list: Sequence[str], max_seq_length: int, tokenizer,
         max_seq_length, tokenizer, order, keep=kept_head_and_tail(max_seq_length - 2, truncation),
         label_id=functools.partial(_label_id, label_map=_label_map(label_list),
                                    multi_label=isinstance(label_list, MultiLabelList)),
-        convert=faithful, padding_label_id=_padding_features(1, label_list).label_id)
+        convert=faithful, padding_label_id=padding_label_id(label_list))
     return encoder, None
 
 
 def _check_encoder(encoder: fast_records.RecordEncoder, examples: list, records: list[bytes]) -> Optional[str]:
     """Why the encoder's records differ from the faithful `records` of `examples`
     (and of a padding example), or None when they are equal."""
-    padding = dataclasses.replace(_padding_features(encoder.max_seq_length), label_id=encoder.padding_label_id)
+    padding = _padding_features(encoder.max_seq_length, encoder.padding_label_id)
     if encoder.encode(PaddingInputExample()) != _serialize(padding):
         return "the padding record differs from the faithful conversion"
     for ex_index, (example, record) in enumerate(zip(examples, records)):

@@ -70,6 +70,11 @@ def write_test_results(output_dir: str, probabilities_rows: Iterable[Sequence]) 
     return path
 
 
+# A multi-label model predicts a label when its probability is at least its threshold:
+# this one, unless thresholds were tuned (bert_estimator/training/thresholds.py).
+DEFAULT_THRESHOLD = 0.5
+
+
 def predicted_label_set(probabilities: Sequence[float], label_list: Sequence[str],
                         thresholds: Sequence[float]) -> list[str]:
     """The labels whose probability is at least their threshold, in label-list order."""

@@ -42,6 +42,7 @@ from tensorboard.backend.event_processing import event_file_loader
 
 from bert_estimator.core import console
 from bert_estimator.core.fileio import write_atomically
+from bert_estimator.results import output_files
 
 CLASSIFICATION_REPORT = "classification_report.txt"
 CONFUSION_MATRIX_TSV = "confusion_matrix.tsv"
@@ -124,7 +125,8 @@ def write_eval_reports(output_dir: str, label_list: Sequence[str], label_ids: Se
 
 
 def write_multi_label_reports(output_dir: str, label_list: Sequence[str], label_ids: Sequence[Sequence[int]],
-                              probabilities: Sequence[np.ndarray], threshold: float = 0.5) -> dict[str, str]:
+                              probabilities: Sequence[np.ndarray],
+                              threshold: float = output_files.DEFAULT_THRESHOLD) -> dict[str, str]:
     """The reports of a multi-label evaluation: `classification_report.txt` (scikit-learn's
     per-label precision/recall/F1/support with micro, macro, weighted and samples
     averages, each label's ROC AUC, Hamming loss and subset accuracy) and

@@ -93,7 +93,9 @@ from bert_estimator.core import console
 from bert_estimator.core.errors import UserError
 from bert_estimator.data import casing
 from bert_estimator.data.features import TRUNCATION_STRATEGIES
+from bert_estimator.results.output_files import DEFAULT_THRESHOLD
 from bert_estimator.serving import text_signature
+from processors.base import DEFAULT_LABEL_SEPARATOR
 
 EXPORT_INFO = "export_info.json"
 VOCAB_FILE = "vocab.txt"
@@ -111,8 +113,6 @@ PAIR_INPUTS = ("text_a", "text_b")
 # `labels` of serving_text (the predicted labels joined by the label separator).
 PREDICTED_OUTPUT = "predicted"
 LABELS_OUTPUT = "labels"
-DEFAULT_THRESHOLD = 0.5
-DEFAULT_LABEL_SEPARATOR = ","
 
 
 class ExportError(UserError, ValueError):

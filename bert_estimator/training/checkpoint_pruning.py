@@ -102,7 +102,7 @@ def write_weights_only(checkpoint_path: str, target_dir: str) -> str:
 
 
 # ------------------------------------------------------------- a finished run's directory
-BEST_DIR = "best"  # evaluation.BEST_DIR (evaluation imports this module)
+BEST_DIR = "best"  # where evaluation during training keeps the best checkpoint (evaluation.BEST_DIR)
 RECORD_PATTERN = "*.tf_record*"  # train/eval/predict records and their .fingerprint sidecars
 STAGING_PATTERN = ".*.weights-only.tmp-*"  # left by a write_weights_only that was killed
 

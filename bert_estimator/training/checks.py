@@ -20,7 +20,7 @@ import tokenization
 from bert_estimator.core.errors import UsageError
 from bert_estimator.data import casing
 from bert_estimator.serving import saved_model
-from bert_estimator.training import distribution, metrics, tfhub
+from bert_estimator.training import distribution, evaluation, metrics, tfhub
 from bert_estimator.training.settings import Settings
 from processors import imdb
 
@@ -314,8 +314,7 @@ def check_trained_head(settings: Settings) -> None:
         return
     if tf.train.latest_checkpoint(settings.output_dir) is not None:
         return
-    if (settings.predict_from == "best" and not settings.do_eval
-            and tf.train.latest_checkpoint(os.path.join(settings.output_dir, "best")) is not None):
+    if settings.predict_from == "best" and not settings.do_eval and evaluation.best_checkpoint(settings.output_dir):
         return  # --do_predict and --export_dir restore best/'s checkpoint (a pruned sweep run keeps no other)
     if not settings.reinitialize_head and head_in_checkpoint(settings.init_checkpoint):
         return
@@ -347,20 +346,17 @@ def check_label_variety(train_examples: Sequence[processors.InputExample], label
     The message counts the examples of each label and, for the Kaggle IMDB file (whose
     train split is its first half of rows), says that the file looks sorted by label.
     Labels outside `label_list` are left to `processors.check_labels`."""
-    multi_label = isinstance(label_list, processors.MultiLabelList)
-    if multi_label:  # one label set for every example
-        counts = collections.Counter(frozenset(processors.example_labels(e.label)) for e in train_examples)
-        if allow or len(counts) != 1:
-            return
-        (only, count), = counts.items()
+    multi_label = isinstance(label_list, processors.MultiLabelList)  # then: one label set for every example
+    counts = collections.Counter(frozenset(processors.example_labels(e.label)) if multi_label else e.label
+                                 for e in train_examples)
+    if allow or len(counts) != 1:
+        return
+    (only, count), = counts.items()
+    if multi_label:
         shown = "{" + ", ".join(label for label in label_list if label in only) + "}"
         raise processors.DataError(f"the training set has one label set: its {count} examples all carry {shown}; "
                                    "a multi-label model learns nothing from it (--allow_single_label to train on "
                                    "it anyway)")
-    counts = collections.Counter(example.label for example in train_examples)
-    if allow or len(counts) != 1:
-        return
-    (only, count), = counts.items()
     if only not in label_list:
         return
     per_label = ", ".join(f"{label}: {counts.get(label, 0)}" for label in label_list)

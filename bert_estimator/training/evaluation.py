@@ -30,7 +30,7 @@ from bert_estimator.results import output_files
 from bert_estimator.training import checkpoint_pruning, metrics
 
 HISTORY = "eval_history.tsv"
-BEST_DIR = "best"
+BEST_DIR = checkpoint_pruning.BEST_DIR  # best/: defined there, which this module imports
 PEARSON_SPEARMAN_MEAN = "pearson_spearman_mean"
 # The task's main metric, as GLUE reports it; accuracy for the others.
 MAIN_METRICS = {"mrpc": "f1", "qqp": "f1", "cola": "mcc", "sts-b": PEARSON_SPEARMAN_MEAN}

@@ -30,6 +30,8 @@ import re
 
 import tensorflow.compat.v1 as tf
 
+from bert_estimator.results import output_files
+
 # Enough thresholds that the streaming ROC AUC matches the exact one to ~1e-3.
 AUC_THRESHOLDS = 2000
 
@@ -93,11 +95,13 @@ def classification_metrics(per_example_loss, label_ids, logits, is_real_example,
 
 
 def _streaming_concat(values, name):
-    """Accumulates a [batch] tensor over all eval batches into a growing local variable."""
+    """Accumulates a [batch, ...] tensor (e.g. [batch] or [batch, num_labels]) over all
+    eval batches into a growing local variable."""
     with tf.variable_scope(None, default_name=name):
-        # shape [None]: the variable grows by one batch per update.
+        row_shape = values.shape[1:].as_list()
+        # shape [None, ...]: the variable grows by one batch per update.
         store = tf.Variable(
-            tf.zeros([0], dtype=values.dtype), shape=tf.TensorShape([None]), name="values",
+            tf.zeros([0, *row_shape], dtype=values.dtype), shape=tf.TensorShape([None, *row_shape]), name="values",
             trainable=False, collections=[tf.GraphKeys.LOCAL_VARIABLES, tf.GraphKeys.METRIC_VARIABLES])
         update = store.assign(tf.concat([store, values], axis=0))
     return store.read_value(), update
@@ -176,17 +180,6 @@ def _streaming_sum(values, name):
     return total.read_value(), update
 
 
-def _streaming_concat_rows(values, name):
-    """Accumulates a [batch, n] tensor over all eval batches into a growing local variable."""
-    with tf.variable_scope(None, default_name=name):
-        width = values.shape[1]
-        store = tf.Variable(
-            tf.zeros([0, width], dtype=values.dtype), shape=tf.TensorShape([None, width]), name="values",
-            trainable=False, collections=[tf.GraphKeys.LOCAL_VARIABLES, tf.GraphKeys.METRIC_VARIABLES])
-        update = store.assign(tf.concat([store, values], axis=0))
-    return store.read_value(), update
-
-
 def _roc_auc(scores, labels):
     """Exact ROC AUC of one label: the Mann-Whitney U statistic from average ranks (ties
     count one half, as scikit-learn's roc_auc_score); NaN without positives or negatives.
@@ -204,7 +197,7 @@ def _roc_auc(scores, labels):
 
 
 def multi_label_metrics(per_example_loss, label_ids, probabilities, is_real_example, label_list,
-                        threshold=0.5):
+                        threshold=output_files.DEFAULT_THRESHOLD):
     """Returns the metric dict of a multi-label head (module docstring).
 
     Args:
@@ -235,9 +228,9 @@ def multi_label_metrics(per_example_loss, label_ids, probabilities, is_real_exam
     num_labels = len(label_list)
 
     real = tf.greater(is_real_example, 0.0)
-    all_scores, update_scores = _streaming_concat_rows(
+    all_scores, update_scores = _streaming_concat(
         tf.cast(tf.boolean_mask(probabilities, real), tf.float64), "multi_label_scores")  # [N, L]
-    all_truth, update_truth = _streaming_concat_rows(tf.boolean_mask(truth, real), "multi_label_truth")  # [N, L]
+    all_truth, update_truth = _streaming_concat(tf.boolean_mask(truth, real), "multi_label_truth")  # [N, L]
     auc_updates = tf.group(update_scores, update_truth)
 
     def value(tensor, *pairs):

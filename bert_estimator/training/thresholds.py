@@ -23,8 +23,8 @@ import tensorflow.compat.v1 as tf
 
 from bert_estimator.core import console
 from bert_estimator.core.fileio import gfile, write_atomically
+from bert_estimator.results.output_files import DEFAULT_THRESHOLD
 
-DEFAULT_THRESHOLD = 0.5
 CANDIDATES = np.round(np.arange(1, 100) / 100.0, 2)  # 0.01 ... 0.99
 THRESHOLDS_FILE = "thresholds.json"
 
